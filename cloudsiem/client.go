@@ -1,0 +1,414 @@
+package cloudsiem
+
+import (
+	"bytes"
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// MaxResponseBytes bounds how much of an answer is read; a larger answer is a
+// server error, never an out-of-memory.
+const MaxResponseBytes = 8 << 20
+
+// Limiter paces attempts. It is waited on before every attempt, retries
+// included, because retries spend the same quota.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Attempt describes one HTTP attempt, for metrics and rate adaptation.
+type Attempt struct {
+	Action     string
+	Class      Class // 0 when the attempt succeeded
+	HTTPStatus int
+	Duration   time.Duration
+	RetryAfter time.Duration
+}
+
+// Config configures a Client. Credentials is required.
+type Config struct {
+	// Endpoint is scheme://host[:port]. Empty means EndpointFor(RegionID).
+	Endpoint    string
+	RegionID    string
+	Credentials CredentialSource
+	HTTPClient  *http.Client // default: DefaultHTTPClient()
+	UserAgent   string       // default "bindsync"
+	Retry       RetryPolicy
+	Limiter     Limiter       // optional
+	Observe     func(Attempt) // optional; called after every attempt
+
+	now   func() time.Time // for tests
+	nonce func() string
+}
+
+// Client calls the cloud-siem bind-account operations. It is safe for
+// concurrent use.
+type Client struct {
+	endpoint *url.URL
+	creds    CredentialSource
+	http     *http.Client
+	ua       string
+	retry    RetryPolicy
+	limiter  Limiter
+	observe  func(Attempt)
+	now      func() time.Time
+	nonce    func() string
+}
+
+// DefaultHTTPClient has a per-request timeout and a pooled transport.
+func DefaultHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	tr.ResponseHeaderTimeout = 20 * time.Second
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
+}
+
+// New builds a client. It fails on a missing credential source or an endpoint
+// that is not https (plain http is allowed for loopback only).
+func New(cfg Config) (*Client, error) {
+	if cfg.Credentials == nil {
+		return nil, errors.New("cloudsiem: no credential source")
+	}
+	raw := cfg.Endpoint
+	if raw == "" {
+		var err error
+		if raw, err = EndpointFor(cfg.RegionID); err != nil {
+			return nil, fmt.Errorf("cloudsiem: %w", err)
+		}
+	}
+	u, err := checkEndpoint(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cloudsiem: %w", err)
+	}
+	c := &Client{
+		endpoint: u,
+		creds:    cfg.Credentials,
+		http:     cfg.HTTPClient,
+		ua:       cfg.UserAgent,
+		retry:    cfg.Retry.withDefaults(),
+		limiter:  cfg.Limiter,
+		observe:  cfg.Observe,
+		now:      cfg.now,
+		nonce:    cfg.nonce,
+	}
+	if c.http == nil {
+		c.http = DefaultHTTPClient()
+	}
+	if c.ua == "" {
+		c.ua = "bindsync"
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.nonce == nil {
+		c.nonce = randomNonce
+	}
+	return c, nil
+}
+
+// Endpoint returns the URL the client sends to.
+func (c *Client) Endpoint() string { return c.endpoint.String() }
+
+// ListBindAccount returns every binding of one cloud code in the given view.
+func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest) ([]BoundAccount, error) {
+	body, rid, err := c.call(ctx, ActionListBindAccount, req.form(), "")
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]json.RawMessage
+	var resp listResponse
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, malformed(ActionListBindAccount, rid, err)
+	}
+	if _, ok := raw["Data"]; !ok {
+		return nil, malformed(ActionListBindAccount, rid, errors.New("answer has no Data"))
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, malformed(ActionListBindAccount, rid, err)
+	}
+	return resp.Data, nil
+}
+
+// BindAccount creates a binding. An error matching ErrOutcomeUnknown means the
+// request may have been applied: list again before deciding to resend.
+func (c *Client) BindAccount(ctx context.Context, req BindAccountRequest) error {
+	return c.callCount(ctx, ActionBindAccount, req.form(), req.AccessID)
+}
+
+// ModifyBindAccount changes the binding req.BindID.
+func (c *Client) ModifyBindAccount(ctx context.Context, req ModifyBindAccountRequest) error {
+	return c.callCount(ctx, ActionModifyBindAccount, req.form(), req.AccessID)
+}
+
+// DeleteBindAccount removes a binding.
+func (c *Client) DeleteBindAccount(ctx context.Context, req DeleteBindAccountRequest) error {
+	return c.callCount(ctx, ActionDeleteBindAccount, req.form(), req.AccessID)
+}
+
+func (c *Client) callCount(ctx context.Context, action string, form url.Values, accessID string) error {
+	body, rid, err := c.call(ctx, action, form, accessID)
+	if err != nil {
+		return err
+	}
+	var resp countResponse
+	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil || resp.Data.Count == nil {
+		if err == nil {
+			err = errors.New("answer has no Data.Count")
+		}
+		me := malformed(action, rid, err)
+		if action == ActionBindAccount {
+			// The service answered 200 but we cannot tell what it did.
+			me.Err = errors.Join(ErrOutcomeUnknown, err)
+		}
+		return me
+	}
+	if *resp.Data.Count <= 0 {
+		return &APIError{Action: action, Class: ClassClient, HTTPStatus: http.StatusOK, RequestID: rid,
+			Message: fmt.Sprintf("Count=%d", *resp.Data.Count), Err: ErrNotApplied, Attempts: 1}
+	}
+	return nil
+}
+
+func malformed(action, rid string, err error) *APIError {
+	return &APIError{Action: action, Class: ClassServer, HTTPStatus: http.StatusOK, RequestID: rid,
+		Message: "malformed answer", Err: err, Attempts: 1}
+}
+
+// call runs the attempt loop and returns the body of the first 200 answer.
+func (c *Client) call(ctx context.Context, action string, form url.Values, accessID string) ([]byte, string, error) {
+	body := []byte(form.Encode())
+	start := c.now()
+	var last *APIError
+	for attempt := 1; ; attempt++ {
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				return nil, "", cancelled(action, ctx, err, last)
+			}
+		}
+		cred, err := c.creds.Credential(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, "", cancelled(action, ctx, ctx.Err(), last)
+			}
+			// A credential that cannot be had is an auth failure; the chain
+			// has its own timeouts and retrying here would only hammer STS.
+			return nil, "", &APIError{Action: action, Class: ClassAuth, Message: "no credentials", Err: err, Attempts: attempt}
+		}
+		t0 := c.now()
+		respBody, rid, aerr := c.attempt(ctx, action, body, cred)
+		if c.observe != nil {
+			a := Attempt{Action: action, Duration: c.now().Sub(t0)}
+			if aerr != nil {
+				a.Class, a.HTTPStatus, a.RetryAfter = aerr.Class, aerr.HTTPStatus, aerr.RetryAfter
+			}
+			c.observe(a)
+		}
+		if aerr == nil {
+			return respBody, rid, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", cancelled(action, ctx, ctx.Err(), aerr)
+		}
+		aerr.Attempts = attempt
+		aerr.Message = maskIn(aerr.Message, accessID)
+		last = aerr
+		if !aerr.Class.Retryable() || attempt >= c.retry.MaxAttempts {
+			return nil, "", aerr
+		}
+		if action == ActionBindAccount && aerr.Class == ClassNetwork && !notSent(aerr.Err) {
+			aerr.Err = errors.Join(ErrOutcomeUnknown, aerr.Err)
+			return nil, "", aerr
+		}
+		delay := c.retry.Backoff(attempt, aerr.RetryAfter, rand.Float64())
+		if c.now().Sub(start)+delay > c.retry.MaxElapsed {
+			return nil, "", aerr
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, "", cancelled(action, ctx, ctx.Err(), aerr)
+		case <-t.C:
+		}
+	}
+}
+
+func cancelled(action string, ctx context.Context, err error, last *APIError) error {
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	if last != nil {
+		return fmt.Errorf("%s: %w (last failure: %v)", action, err, last)
+	}
+	return fmt.Errorf("%s: %w", action, err)
+}
+
+// attempt sends one signed request and classifies the answer.
+func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential) ([]byte, string, *APIError) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
+	if err != nil {
+		return nil, "", &APIError{Action: action, Class: ClassClient, Message: "build request", Err: err}
+	}
+	headers := map[string]string{
+		"host":                  req.URL.Host,
+		"content-type":          "application/x-www-form-urlencoded",
+		"x-acs-action":          action,
+		"x-acs-version":         APIVersion,
+		"x-acs-date":            c.now().UTC().Format("2006-01-02T15:04:05Z"),
+		"x-acs-signature-nonce": c.nonce(),
+		"x-acs-content-sha256":  HashPayload(body),
+	}
+	if cred.SecurityToken != "" {
+		headers["x-acs-security-token"] = cred.SecurityToken
+	}
+	auth := Sign(SignInput{Method: http.MethodPost, Path: "/", Headers: headers, PayloadHash: headers["x-acs-content-sha256"]},
+		cred.AccessKeyID, cred.AccessKeySecret)
+	for k, v := range headers {
+		if k != "host" {
+			req.Header.Set(k, v)
+		}
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.ua)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, "", &APIError{Action: action, Class: ClassNetwork, Err: scrubURL(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, "", &APIError{Action: action, Class: ClassNetwork, HTTPStatus: resp.StatusCode, Message: "reading answer", Err: scrubURL(err)}
+	}
+	if len(data) > MaxResponseBytes {
+		return nil, "", &APIError{Action: action, Class: ClassServer, HTTPStatus: resp.StatusCode, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
+	}
+	retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("x-acs-retry-after"))
+	eb, isJSON := decodeErrorBody(data)
+	if resp.StatusCode == http.StatusOK && (eb.Code == "" || !isJSON) && !hasRetryAfter {
+		return data, eb.RequestID, nil
+	}
+	ae := &APIError{
+		Action:     action,
+		HTTPStatus: resp.StatusCode,
+		Code:       eb.Code,
+		Message:    eb.Message,
+		RequestID:  eb.RequestID,
+		Recommend:  eb.Recommend,
+		RetryAfter: retryAfter,
+	}
+	if !isJSON {
+		ae.Message = "non-JSON answer: " + snippet(data)
+	}
+	ae.Class = classify(resp.StatusCode, eb.Code, hasRetryAfter)
+	if eb.AccessDenied {
+		ae.Class = ClassAuth
+	}
+	return nil, ae.RequestID, ae
+}
+
+type errorBody struct {
+	Code, Message, RequestID, Recommend string
+	AccessDenied                        bool
+}
+
+// decodeErrorBody reads Code, Message, RequestId and Recommend in either
+// capitalisation, as darabonba-openapi does.
+func decodeErrorBody(data []byte) (errorBody, bool) {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return errorBody{}, false
+	}
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if s, ok := m[k].(string); ok {
+				return s
+			}
+		}
+		return ""
+	}
+	_, denied := m["AccessDeniedDetail"]
+	_, denied2 := m["accessDeniedDetail"]
+	return errorBody{
+		Code:         str("Code", "code"),
+		Message:      truncate(str("Message", "message"), 512),
+		RequestID:    str("RequestId", "requestId"),
+		Recommend:    str("Recommend", "recommend"),
+		AccessDenied: denied || denied2,
+	}, true
+}
+
+func parseRetryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, true
+	}
+	return time.Duration(n) * time.Millisecond, true // milliseconds, as darabonba-openapi reads it
+}
+
+// notSent reports whether a transport error happened before the request
+// could reach the server (dialing failed), so resending cannot duplicate it.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// scrubURL drops the *url.Error wrapper's URL and method; the cause is what
+// matters and the endpoint is logged elsewhere.
+func scrubURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func maskIn(msg, accessID string) string {
+	if accessID == "" || msg == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, accessID, MaskAccessID(accessID))
+}
+
+func snippet(data []byte) string {
+	s := strings.Map(func(r rune) rune {
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+			return ' '
+		}
+		return r
+	}, string(data[:min(len(data), 200)]))
+	return truncate(strings.Join(strings.Fields(s), " "), 120)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func randomNonce() string {
+	var b [16]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		// crypto/rand never fails on supported platforms (Go 1.24+).
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}

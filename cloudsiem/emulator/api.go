@@ -1,0 +1,273 @@
+package emulator
+
+import (
+	"crypto/hmac"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+)
+
+const (
+	maxBody        = 1 << 20
+	dateWindow     = 15 * time.Minute
+	hostID         = "cloud-siem.emulator.local"
+	throttleMsg    = "Request was denied due to user flow control."
+	internalMsg    = "The request processing has failed due to some unknown error."
+	unavailableMsg = "The request has failed due to a temporary failure of the server."
+)
+
+// apiError is an error answer in the real body shape.
+type apiError struct {
+	status     int
+	code, msg  string
+	retryAfter time.Duration
+}
+
+func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	rid := requestID()
+	action := r.Header.Get("x-acs-action")
+	if r.Method != http.MethodPost && r.Method != http.MethodGet || r.URL.Path != "/" {
+		writeError(w, rid, apiError{status: http.StatusNotFound, code: "InvalidAction.NotFound", msg: "Specified api is not found, please check your url and method."})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		writeError(w, rid, apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "The request body is too large or unreadable."})
+		return
+	}
+	params, perr := requestParams(r, body)
+
+	e.mu.Lock()
+	rec := Request{Time: e.now(), Action: action, Params: params}
+	aerr := perr
+	if aerr == nil {
+		aerr = e.authenticate(r, body)
+	}
+	if aerr == nil {
+		aerr = e.throttle()
+	}
+	faults := e.faults
+	drop := aerr == nil && e.roll(faults.Drop)
+	var latency time.Duration
+	if aerr == nil && !drop {
+		latency = faults.Latency
+		if e.roll(faults.SpikeRate) {
+			latency += faults.LatencySpike
+		}
+		switch {
+		case e.roll(faults.InternalError):
+			aerr = &apiError{status: http.StatusInternalServerError, code: "InternalError", msg: internalMsg}
+		case e.roll(faults.Unavailable):
+			aerr = &apiError{status: http.StatusServiceUnavailable, code: "ServiceUnavailable", msg: unavailableMsg}
+		}
+	}
+	e.mu.Unlock()
+
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+		}
+	}
+	if drop {
+		e.record(rec, 0, "dropped", false)
+		hangUp(w)
+		return
+	}
+	if aerr != nil {
+		e.record(rec, aerr.status, aerr.code, false)
+		writeError(w, rid, *aerr)
+		return
+	}
+
+	e.mu.Lock()
+	result, applied, aerr := e.dispatch(action, params)
+	dropAfter := applied && e.roll(faults.DropAfterApply)
+	malformed := e.roll(faults.MalformedRate)
+	e.mu.Unlock()
+
+	switch {
+	case aerr != nil:
+		e.record(rec, aerr.status, aerr.code, false)
+		writeError(w, rid, *aerr)
+	case dropAfter:
+		e.record(rec, 0, "dropped", true)
+		hangUp(w)
+	case malformed:
+		e.record(rec, http.StatusOK, "malformed", applied)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"Data": {"Count": `)
+	default:
+		outcome := "ok"
+		if c, ok := result.(countData); ok && c.Count <= 0 {
+			outcome = "count0"
+		}
+		e.record(rec, http.StatusOK, outcome, applied)
+		writeJSON(w, http.StatusOK, map[string]any{"Data": result, "RequestId": rid})
+	}
+}
+
+func (e *Emulator) record(rec Request, status int, outcome string, applied bool) {
+	rec.Status, rec.Outcome, rec.Applied = status, outcome, applied
+	e.mu.Lock()
+	e.log = append(e.log, rec)
+	e.mu.Unlock()
+}
+
+// roll draws the fault dice; e.mu must be held.
+func (e *Emulator) roll(p float64) bool {
+	return p > 0 && e.dice.Float64() < p
+}
+
+// requestParams merges query and form body, as the real RPC gateway does.
+func requestParams(r *http.Request, body []byte) (map[string]string, *apiError) {
+	out := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		out[k] = vs[0]
+	}
+	if len(body) > 0 {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+			return out, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "The body must be application/x-www-form-urlencoded."}
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return out, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "The form body cannot be parsed."}
+		}
+		for k, vs := range form {
+			out[k] = vs[0]
+		}
+	}
+	return out, nil
+}
+
+// authenticate verifies the V3 signature, the payload hash, the date window
+// and the nonce. e.mu must be held.
+func (e *Emulator) authenticate(r *http.Request, body []byte) *apiError {
+	if v := r.Header.Get("x-acs-version"); v != cloudsiem.APIVersion {
+		return &apiError{status: http.StatusBadRequest, code: "InvalidVersion", msg: fmt.Sprintf("Specified parameter Version %q is not valid.", v)}
+	}
+	if e.skipSig {
+		return nil
+	}
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return &apiError{status: http.StatusBadRequest, code: "MissingAuthorization", msg: "Authorization is mandatory for this action."}
+	}
+	akid, signedHeaders, signature, ok := cloudsiem.ParseAuthorization(auth)
+	if !ok {
+		return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: "The request signature does not conform to Aliyun standards."}
+	}
+	cred, known := e.creds[akid]
+	if !known {
+		return &apiError{status: http.StatusNotFound, code: "InvalidAccessKeyId.NotFound", msg: "Specified access key is not found."}
+	}
+	// Every x-acs-* header sent must be signed, plus host and the content type.
+	signed := map[string]bool{}
+	for _, h := range strings.Split(signedHeaders, ";") {
+		signed[h] = true
+	}
+	headers := map[string]string{}
+	for name := range r.Header {
+		ln := strings.ToLower(name)
+		if strings.HasPrefix(ln, "x-acs-") || ln == "content-type" {
+			if !signed[ln] {
+				return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: fmt.Sprintf("The header %s is not signed.", ln)}
+			}
+			headers[ln] = r.Header.Get(name)
+		}
+	}
+	headers["host"] = r.Host
+	for _, required := range []string{"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"} {
+		if !signed[required] || headers[required] == "" {
+			return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: fmt.Sprintf("The header %s is missing or not signed.", required)}
+		}
+	}
+	for h := range signed {
+		if _, ok := headers[h]; !ok {
+			return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: fmt.Sprintf("The signed header %s is not present.", h)}
+		}
+	}
+	payloadHash := cloudsiem.HashPayload(body)
+	if headers["x-acs-content-sha256"] != payloadHash {
+		return &apiError{status: http.StatusBadRequest, code: "SignatureDoesNotMatch", msg: "The x-acs-content-sha256 header does not match the request body."}
+	}
+	canonical, _ := cloudsiem.CanonicalRequest(cloudsiem.SignInput{Method: r.Method, Path: "/", Query: r.URL.Query(), Headers: headers, PayloadHash: payloadHash})
+	if !hmac.Equal([]byte(cloudsiem.Signature(cred.AccessKeySecret, canonical)), []byte(signature)) {
+		return &apiError{status: http.StatusBadRequest, code: "SignatureDoesNotMatch", msg: "Specified signature is not matched with our calculation."}
+	}
+	if cred.SecurityToken != "" && headers["x-acs-security-token"] != cred.SecurityToken {
+		return &apiError{status: http.StatusBadRequest, code: "InvalidSecurityToken.Expired", msg: "Specified SecurityToken is expired."}
+	}
+	date, err := time.Parse("2006-01-02T15:04:05Z", headers["x-acs-date"])
+	if err != nil {
+		return &apiError{status: http.StatusBadRequest, code: "InvalidTimeStamp.Format", msg: "Specified time stamp or date value is not well formatted."}
+	}
+	now := e.now()
+	if d := now.Sub(date); d > dateWindow || d < -dateWindow {
+		return &apiError{status: http.StatusBadRequest, code: "InvalidTimeStamp.Expired", msg: "Specified time stamp or date value is expired."}
+	}
+	nonce := headers["x-acs-signature-nonce"]
+	if _, used := e.nonces[nonce]; used {
+		return &apiError{status: http.StatusBadRequest, code: "SignatureNonceUsed", msg: "Specified signature nonce was used already."}
+	}
+	e.nonces[nonce] = now
+	if len(e.nonces) > 4096 {
+		for n, t := range e.nonces {
+			if now.Sub(t) > 2*dateWindow {
+				delete(e.nonces, n)
+			}
+		}
+	}
+	return nil
+}
+
+// throttle applies the per-second quota. e.mu must be held.
+func (e *Emulator) throttle() *apiError {
+	if e.quota == nil {
+		return nil
+	}
+	res := e.quota.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return &apiError{status: http.StatusBadRequest, code: "Throttling.User", msg: throttleMsg, retryAfter: max(d, time.Millisecond)}
+	}
+	return nil
+}
+
+func hangUp(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+func writeError(w http.ResponseWriter, rid string, e apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("x-acs-retry-after", strconv.FormatInt(e.retryAfter.Milliseconds(), 10))
+	}
+	writeJSON(w, e.status, map[string]string{
+		"RequestId": rid,
+		"HostId":    hostID,
+		"Code":      e.code,
+		"Message":   e.msg,
+		"Recommend": "https://api.alibabacloud.com/troubleshoot?q=" + url.QueryEscape(e.code) + "&product=cloud-siem&requestId=" + rid,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

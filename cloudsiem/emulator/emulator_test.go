@@ -1,0 +1,223 @@
+package emulator_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+)
+
+var cred = cloudsiem.Credential{AccessKeyID: "LTAIemu", AccessKeySecret: "emu-secret"}
+
+// signed builds a V3-signed request by hand, so each field can be broken.
+type signed struct {
+	body     string
+	date     time.Time
+	nonce    string
+	secret   string
+	extra    map[string]string // sent and signed
+	unsigned map[string]string // sent, not signed
+	tamper   string            // body sent instead of the signed one
+}
+
+func (s signed) request() *http.Request {
+	if s.secret == "" {
+		s.secret = cred.AccessKeySecret
+	}
+	if s.nonce == "" {
+		s.nonce = time.Now().Format(time.RFC3339Nano)
+	}
+	if s.date.IsZero() {
+		s.date = time.Now()
+	}
+	h := map[string]string{
+		"host":                  "emulator",
+		"content-type":          "application/x-www-form-urlencoded",
+		"x-acs-action":          "ListBindAccount",
+		"x-acs-version":         "2022-06-16",
+		"x-acs-date":            s.date.UTC().Format("2006-01-02T15:04:05Z"),
+		"x-acs-signature-nonce": s.nonce,
+		"x-acs-content-sha256":  cloudsiem.HashPayload([]byte(s.body)),
+	}
+	for k, v := range s.extra {
+		h[k] = v
+	}
+	auth := cloudsiem.Sign(cloudsiem.SignInput{Method: "POST", Path: "/", Headers: h, PayloadHash: h["x-acs-content-sha256"]}, cred.AccessKeyID, s.secret)
+	body := s.body
+	if s.tamper != "" {
+		body = s.tamper
+	}
+	r := httptest.NewRequest(http.MethodPost, "http://emulator/", strings.NewReader(body))
+	for k, v := range h {
+		if k != "host" {
+			r.Header.Set(k, v)
+		}
+	}
+	for k, v := range s.unsigned {
+		r.Header.Set(k, v)
+	}
+	r.Header.Set("Authorization", auth)
+	return r
+}
+
+func serve(e *emulator.Emulator, r *http.Request) (int, map[string]any) {
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, r)
+	var m map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &m)
+	return w.Code, m
+}
+
+func TestSignatureVerification(t *testing.T) {
+	tests := []struct {
+		name     string
+		req      signed
+		wantCode string
+	}{
+		{name: "valid", req: signed{body: "CloudCode=hcloud"}},
+		{name: "bad secret", req: signed{body: "CloudCode=hcloud", secret: "nope"}, wantCode: "SignatureDoesNotMatch"},
+		{name: "tampered body", req: signed{body: "CloudCode=hcloud", tamper: "CloudCode=qcloud"}, wantCode: "SignatureDoesNotMatch"},
+		{name: "expired date", req: signed{body: "CloudCode=hcloud", date: time.Now().Add(-16 * time.Minute)}, wantCode: "InvalidTimeStamp.Expired"},
+		{name: "date in the future", req: signed{body: "CloudCode=hcloud", date: time.Now().Add(16 * time.Minute)}, wantCode: "InvalidTimeStamp.Expired"},
+		{name: "unsigned x-acs header", req: signed{body: "CloudCode=hcloud", unsigned: map[string]string{"x-acs-credentials-provider": "static_ak"}}, wantCode: "IncompleteSignature"},
+		{name: "signed extra x-acs header", req: signed{body: "CloudCode=hcloud", extra: map[string]string{"x-acs-credentials-provider": "static_ak"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{cred}})
+			status, body := serve(e, tt.req.request())
+			if tt.wantCode == "" {
+				if status != 200 {
+					t.Fatalf("status %d body %v, want 200", status, body)
+				}
+				return
+			}
+			if body["Code"] != tt.wantCode || status != 400 || body["RequestId"] == "" || body["Message"] == "" {
+				t.Errorf("got %d %v, want 400 %s", status, body, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestNonceReuse(t *testing.T) {
+	e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{cred}})
+	req := signed{body: "CloudCode=hcloud", nonce: "same-nonce"}
+	if status, body := serve(e, req.request()); status != 200 {
+		t.Fatalf("first request: %d %v", status, body)
+	}
+	if status, body := serve(e, req.request()); status != 400 || body["Code"] != "SignatureNonceUsed" {
+		t.Errorf("replay: %d %v, want 400 SignatureNonceUsed", status, body)
+	}
+}
+
+func TestUnknownAccessKey(t *testing.T) {
+	e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{{AccessKeyID: "other", AccessKeySecret: "x"}}})
+	if status, body := serve(e, signed{body: "CloudCode=hcloud"}.request()); status != 404 || body["Code"] != "InvalidAccessKeyId.NotFound" {
+		t.Errorf("got %d %v", status, body)
+	}
+}
+
+func TestQuotaAnswersLikeFlowControl(t *testing.T) {
+	e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{cred}, QuotaPerSecond: 2})
+	var throttled int
+	for range 5 {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, signed{body: "CloudCode=hcloud"}.request())
+		if w.Code == 400 && strings.Contains(w.Body.String(), `"Throttling.User"`) {
+			throttled++
+			if w.Header().Get("x-acs-retry-after") == "" {
+				t.Error("throttled answer without x-acs-retry-after")
+			}
+		}
+	}
+	if throttled != 3 {
+		t.Errorf("%d of 5 throttled, want 3 (burst of 2)", throttled)
+	}
+}
+
+func TestBindingSemantics(t *testing.T) {
+	e := emulator.New(emulator.Config{SkipSignature: true})
+	e.Seed(emulator.Binding{BoundAccount: cloudsiem.BoundAccount{BindID: 5, CloudCode: "hcloud", AccountID: "A", AccountName: "a", AccessID: "AK1", DataSourceCount: 2}})
+	call := func(action, body string) (int, map[string]any) {
+		r := httptest.NewRequest(http.MethodPost, "http://emulator/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("x-acs-action", action)
+		r.Header.Set("x-acs-version", "2022-06-16")
+		return serve(e, r)
+	}
+	count := func(m map[string]any) any {
+		d, _ := m["Data"].(map[string]any)
+		return d["Count"]
+	}
+	tests := []struct {
+		name, action, body string
+		wantStatus         int
+		wantCode           string
+		wantCount          float64
+	}{
+		{name: "bind missing AccountName", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK2", wantStatus: 400, wantCode: "MissingParameter"},
+		{name: "bind bad cloud code", action: "BindAccount", body: "CloudCode=aws&AccountId=B&AccessId=AK2&AccountName=b", wantStatus: 400, wantCode: "InvalidParameter"},
+		{name: "bind bound AccessId", action: "BindAccount", body: "CloudCode=qcloud&AccountId=B&AccessId=AK1&AccountName=b", wantStatus: 400, wantCode: "InvalidOperation"},
+		{name: "bind same AccessId in another view", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK1&AccountName=b&RoleFor=9", wantStatus: 200, wantCount: 1},
+		{name: "modify unknown BindId", action: "ModifyBindAccount", body: "BindId=999&CloudCode=hcloud&AccountId=A&AccountName=z", wantStatus: 200, wantCount: 0},
+		{name: "modify wrong AccountId", action: "ModifyBindAccount", body: "BindId=5&CloudCode=hcloud&AccountId=X&AccountName=z", wantStatus: 200, wantCount: 0},
+		{name: "modify wrong CloudCode", action: "ModifyBindAccount", body: "BindId=5&CloudCode=qcloud&AccountId=A&AccountName=z", wantStatus: 200, wantCount: 0},
+		{name: "modify ok", action: "ModifyBindAccount", body: "BindId=5&CloudCode=hcloud&AccountId=A&AccountName=z", wantStatus: 200, wantCount: 1},
+		{name: "delete wrong AccessId", action: "DeleteBindAccount", body: "CloudCode=hcloud&AccountId=A&AccessId=nope", wantStatus: 200, wantCount: 0},
+		{name: "unknown action", action: "AddBindAccount", body: "CloudCode=hcloud", wantStatus: 404, wantCode: "InvalidAction.NotFound"},
+		{name: "bad region", action: "ListBindAccount", body: "CloudCode=hcloud&RegionId=us-east-1", wantStatus: 400, wantCode: "InvalidRegionId"},
+	}
+	for _, tt := range tests {
+		status, body := call(tt.action, tt.body)
+		if status != tt.wantStatus {
+			t.Errorf("%s: status %d (%v), want %d", tt.name, status, body, tt.wantStatus)
+			continue
+		}
+		if tt.wantCode != "" && body["Code"] != tt.wantCode {
+			t.Errorf("%s: code %v, want %s", tt.name, body["Code"], tt.wantCode)
+		}
+		if tt.wantCode == "" && tt.action != "ListBindAccount" && count(body) != tt.wantCount {
+			t.Errorf("%s: Count %v, want %v", tt.name, count(body), tt.wantCount)
+		}
+	}
+	var a *emulator.Binding
+	for _, b := range e.Bindings() {
+		if b.BindID == 5 {
+			a = &b
+		}
+	}
+	if a == nil || a.AccountName != "z" || a.AccessID != "AK1" || a.DataSourceCount != 2 || a.CreateUser == "" {
+		t.Errorf("binding 5 = %+v, want renamed only", a)
+	}
+}
+
+func TestInspectionSurface(t *testing.T) {
+	e := emulator.New(emulator.Config{SkipSignature: true})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/_emulator/faults", strings.NewReader(`{"unavailable": 1}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("PUT faults: %v %v", resp, err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "http://emulator/", strings.NewReader("CloudCode=hcloud"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("x-acs-action", "ListBindAccount")
+	r.Header.Set("x-acs-version", "2022-06-16")
+	if status, _ := serve(e, r); status != 503 {
+		t.Errorf("after PUT faults: status %d, want 503", status)
+	}
+	resp, err := http.Get(srv.URL + "/_emulator/counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var counts map[string]map[string]int
+	if err := json.NewDecoder(resp.Body).Decode(&counts); err != nil || counts["ListBindAccount"]["ServiceUnavailable"] != 1 {
+		t.Errorf("counts = %v (%v)", counts, err)
+	}
+}

@@ -3,6 +3,8 @@ package cloudsiem
 import (
 	"net/url"
 	"strconv"
+
+	"github.com/bindsync/bindsync/internal/redact"
 )
 
 // Action names and the API version, as sent in x-acs-action / x-acs-version.
@@ -151,12 +153,5 @@ type countResponse struct {
 }
 
 // MaskAccessID shows only the first and last four characters of an AccessKey
-// ID, so logs and plans identify a key without spelling it out.
-func MaskAccessID(id string) string {
-	const keep = 4
-	r := []rune(id)
-	if len(r) <= 2*keep {
-		return "****"
-	}
-	return string(r[:keep]) + "****" + string(r[len(r)-keep:])
-}
+// ID, so logs and errors identify a key without spelling it out.
+func MaskAccessID(id string) string { return redact.AccessID(id) }

@@ -74,8 +74,8 @@ type Binding struct {
 	AccountName string
 	AccessID    string
 
-	BindID          int64 // observed only
-	DataSourceCount int64 // observed only
+	BindID          int64  // observed only
+	DataSourceCount int64  // observed only
 	Origin          string // desired only: "file:line", for messages
 }
 

@@ -1,0 +1,492 @@
+// Package desired reads the desired-state file: the YAML list of bindings
+// kept in git. Parse is pure and strict: unknown keys, wrong types, missing
+// fields, bad values, duplicate keys, duplicate identities and duplicate
+// accessIds are all errors, every one reported at once with the file, line
+// and entry. Anchors and aliases are refused outright (no alias bombs), the
+// file size is bounded, and an empty binding list is an error unless the
+// file says allowEmpty: true, so a file emptied by accident never reads as
+// "remove everything".
+//
+// Load is the I/O wrapper; Watcher follows the file on disk.
+package desired
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bindsync/bindsync/sync/plan"
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize bounds a desired-state file. 10,000 bindings take about 1.5 MB.
+const MaxFileSize = 8 << 20
+
+// maxNodes bounds the YAML node count, whatever the byte size.
+const maxNodes = 1_000_000
+
+// SchemaVersion is the only version this build reads.
+const SchemaVersion = 1
+
+// Top-level and per-binding keys. The JSON Schema beside the example file
+// lists the same; a test keeps them in step.
+var (
+	TopLevelKeys = []string{"version", "regionId", "allowEmpty", "bindings"}
+	BindingKeys  = []string{"cloudCode", "accountId", "accountName", "accessId", "roleFor", "roleType"}
+	RegionIDs    = []string{"cn-hangzhou", "ap-southeast-1"}
+	CloudCodes   = []string{"hcloud", "qcloud"}
+)
+
+// State is one valid desired state.
+type State struct {
+	Path       string // the file it came from
+	Hash       string // sha256 of the content, hex
+	RegionID   string
+	AllowEmpty bool
+	Desired    plan.Desired
+}
+
+// Problem is one thing wrong with a file.
+type Problem struct {
+	Line  int    // 1-based; 0 when the problem is the whole file
+	Entry string // e.g. "bindings[3] (hcloud/0123456789)"; empty at top level
+	Msg   string
+}
+
+// Error lists every problem found in one file.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		b.WriteString(": ")
+		if p.Entry != "" {
+			b.WriteString(p.Entry + ": ")
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+// Load reads and parses a file.
+func Load(path string) (*State, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: describeOpenError(err)}}}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: err.Error()}}}
+	}
+	if st.IsDir() {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: "is a directory, want a YAML file"}}}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: err.Error()}}}
+	}
+	return data, nil
+}
+
+func describeOpenError(err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "file does not exist (a missing file is never read as an empty desired state)"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Hash returns the hex sha256 of data, as State.Hash holds it.
+func Hash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Parse validates data as a desired-state file named name.
+func Parse(name string, data []byte) (*State, error) {
+	p := &parser{file: name}
+	st := p.parse(data)
+	if len(p.problems) > 0 {
+		return nil, &Error{File: name, Problems: p.problems}
+	}
+	st.Path, st.Hash = name, Hash(data)
+	return st, nil
+}
+
+type parser struct {
+	file     string
+	problems []Problem
+}
+
+func (p *parser) add(line int, entry, format string, args ...any) {
+	p.problems = append(p.problems, Problem{Line: line, Entry: entry, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func (p *parser) parse(data []byte) *State {
+	switch {
+	case len(data) > MaxFileSize:
+		p.add(0, "", "larger than %d bytes", MaxFileSize)
+		return nil
+	case len(bytes.TrimSpace(data)) == 0:
+		p.add(0, "", "file is empty (a file emptied by accident must never mean 'remove everything')")
+		return nil
+	case !utf8.Valid(data):
+		line := 1 + bytes.Count(data[:firstInvalidUTF8(data)], []byte("\n"))
+		p.add(line, "", "not valid UTF-8")
+		return nil
+	case bytes.IndexByte(data, 0) >= 0:
+		p.add(1+bytes.Count(data[:bytes.IndexByte(data, 0)], []byte("\n")), "", "contains a NUL byte: not a text file")
+		return nil
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.add(0, "", "file holds no YAML document (only comments?)")
+			return nil
+		}
+		p.yamlError(err)
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := extra.Line
+		if err != nil {
+			p.yamlError(err)
+			return nil
+		}
+		p.add(line, "", "more than one YAML document; a desired-state file holds exactly one")
+		return nil
+	}
+	if n := p.checkNodes(&doc); n > maxNodes {
+		p.add(0, "", "more than %d YAML nodes", maxNodes)
+		return nil
+	}
+	if len(p.problems) > 0 {
+		return nil
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		p.add(root.Line, "", "the document must be a mapping with version, regionId and bindings")
+		return nil
+	}
+	return p.top(root)
+}
+
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
+}
+
+func (p *parser) yamlError(err error) {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for _, e := range te.Errors {
+			p.add(0, "", "%s", strings.TrimPrefix(e, "yaml: "))
+		}
+		return
+	}
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.add(line, "", "YAML syntax: %s", m[2])
+		return
+	}
+	p.add(0, "", "YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// checkNodes refuses anchors and aliases (the alias-bomb vector; nobody needs
+// them in a list of bindings) and counts nodes.
+func (p *parser) checkNodes(n *yaml.Node) int {
+	count := 1
+	if n.Kind == yaml.AliasNode || n.Anchor != "" {
+		p.add(n.Line, "", "YAML anchors and aliases are not allowed")
+		return count
+	}
+	for _, c := range n.Content {
+		count += p.checkNodes(c)
+		if count > maxNodes {
+			return count
+		}
+	}
+	return count
+}
+
+// mapping walks a mapping node, reporting unknown and duplicate keys, and
+// returns the value node of each known key.
+func (p *parser) mapping(n *yaml.Node, entry string, allowed []string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	keyLine := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.add(k.Line, entry, "keys must be plain names")
+			continue
+		}
+		if first, dup := keyLine[k.Value]; dup {
+			p.add(k.Line, entry, "key %q appears twice (first on line %d)", k.Value, first)
+			continue
+		}
+		keyLine[k.Value] = k.Line
+		if !slices.Contains(allowed, k.Value) {
+			hint := ""
+			if s := suggest(k.Value, allowed); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			p.add(k.Line, entry, "unknown key %q%s; allowed: %s", k.Value, hint, strings.Join(allowed, ", "))
+			continue
+		}
+		out[k.Value] = v
+	}
+	return out
+}
+
+func suggest(key string, allowed []string) string {
+	for _, a := range allowed {
+		if strings.EqualFold(a, key) || strings.EqualFold(strings.ReplaceAll(a, "Id", "ID"), key) {
+			return a
+		}
+	}
+	return ""
+}
+
+func (p *parser) top(root *yaml.Node) *State {
+	fields := p.mapping(root, "", TopLevelKeys)
+	st := &State{RegionID: plan.DefaultRegionID}
+
+	if v, ok := fields["version"]; !ok {
+		p.add(root.Line, "", "missing required key version (want version: %d)", SchemaVersion)
+	} else if n, ok := p.integer(v, "", "version"); ok && n != SchemaVersion {
+		p.add(v.Line, "", "version %d is not supported; this build reads version %d", n, SchemaVersion)
+	}
+	if v, ok := fields["regionId"]; ok {
+		if s, ok := p.str(v, "", "regionId"); ok {
+			if !slices.Contains(RegionIDs, s) {
+				p.add(v.Line, "", "regionId %q is not a Threat Analysis data center; want one of %s", s, strings.Join(RegionIDs, ", "))
+			} else {
+				st.RegionID = s
+			}
+		}
+	}
+	if v, ok := fields["allowEmpty"]; ok {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			p.add(v.Line, "", "allowEmpty must be true or false")
+		} else {
+			st.AllowEmpty = v.Value == "true" || v.Value == "True" || v.Value == "TRUE"
+		}
+	}
+	st.Desired.Scopes = []plan.Scope{{RegionID: st.RegionID}}
+
+	v, ok := fields["bindings"]
+	switch {
+	case !ok:
+		p.add(root.Line, "", "missing required key bindings")
+		return st
+	case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+		// "bindings:" with nothing after it: treated as an empty list below.
+	case v.Kind != yaml.SequenceNode:
+		p.add(v.Line, "", "bindings must be a list")
+		return st
+	}
+	p.bindings(v, st)
+	if len(st.Desired.Bindings) == 0 && len(p.problems) == 0 && !st.AllowEmpty {
+		p.add(v.Line, "", "bindings is empty; write allowEmpty: true if the desired state really is no bindings")
+	}
+	return st
+}
+
+func (p *parser) bindings(seq *yaml.Node, st *State) {
+	type seen struct {
+		line  int
+		entry string
+	}
+	ids := map[plan.Key]seen{}
+	type akKey struct {
+		scope plan.Scope
+		ak    string
+	}
+	aks := map[akKey]seen{}
+
+	for i, item := range seq.Content {
+		entry := fmt.Sprintf("bindings[%d]", i)
+		if item.Kind != yaml.MappingNode {
+			p.add(item.Line, entry, "each binding must be a mapping with cloudCode, accountId, accountName and accessId")
+			continue
+		}
+		entry = withIdentity(entry, item)
+		fields := p.mapping(item, entry, BindingKeys)
+		before := len(p.problems)
+		b := plan.Binding{Key: plan.Key{Scope: plan.Scope{RegionID: st.RegionID}}}
+
+		req := func(name string) (string, int) {
+			v, ok := fields[name]
+			if !ok {
+				p.add(item.Line, entry, "missing required key %s", name)
+				return "", item.Line
+			}
+			s, _ := p.str(v, entry, name)
+			return s, v.Line
+		}
+		var line int
+		b.CloudCode, line = req("cloudCode")
+		if b.CloudCode != "" && !slices.Contains(CloudCodes, b.CloudCode) {
+			p.add(line, entry, "cloudCode %q is not supported; want one of %s", b.CloudCode, strings.Join(CloudCodes, ", "))
+		}
+		b.AccountID, line = req("accountId")
+		p.checkText(line, entry, "accountId", b.AccountID, 64, false)
+		b.AccountName, line = req("accountName")
+		p.checkText(line, entry, "accountName", b.AccountName, 128, true)
+		b.AccessID, line = req("accessId")
+		p.checkText(line, entry, "accessId", b.AccessID, 128, false)
+
+		if v, ok := fields["roleFor"]; ok {
+			if n, ok := p.integer(v, entry, "roleFor"); ok {
+				if n < 0 {
+					p.add(v.Line, entry, "roleFor must not be negative")
+				}
+				b.RoleFor = n
+			}
+		}
+		if v, ok := fields["roleType"]; ok {
+			if n, ok := p.integer(v, entry, "roleType"); ok {
+				if n != 0 && n != 1 {
+					p.add(v.Line, entry, "roleType must be 0 (current account) or 1 (whole enterprise)")
+				}
+				b.RoleType = int32(n)
+			}
+		}
+		if len(p.problems) > before {
+			continue
+		}
+		b.Origin = fmt.Sprintf("%s:%d", p.file, item.Line)
+		b = plan.Normalize(b)
+		if first, dup := ids[b.Key]; dup {
+			p.add(item.Line, entry, "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry, first.line)
+			continue
+		}
+		ids[b.Key] = seen{item.Line, entry}
+		ak := akKey{b.Scope, b.AccessID}
+		if first, dup := aks[ak]; dup {
+			p.add(fields["accessId"].Line, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per view", first.entry, first.line)
+			continue
+		}
+		aks[ak] = seen{item.Line, entry}
+		st.Desired.Bindings = append(st.Desired.Bindings, b)
+	}
+}
+
+// withIdentity appends "(cloudCode/accountId)" to an entry label when both
+// are plain strings, so every problem of the entry names what it is about.
+func withIdentity(entry string, item *yaml.Node) string {
+	var code, account string
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		k, v := item.Content[i], item.Content[i+1]
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+			continue
+		}
+		switch k.Value {
+		case "cloudCode":
+			code = v.Value
+		case "accountId":
+			account = v.Value
+		}
+	}
+	if code == "" || account == "" {
+		return entry
+	}
+	return fmt.Sprintf("%s (%s/%s)", entry, code, account)
+}
+
+// str reads a scalar that must be a string. Numbers are refused rather than
+// converted: YAML would turn accountId: 0123 into 83 (octal) or drop zeros.
+func (p *parser) str(v *yaml.Node, entry, name string) (string, bool) {
+	if v.Kind != yaml.ScalarNode {
+		p.add(v.Line, entry, "%s must be a string", name)
+		return "", false
+	}
+	if v.Tag != "!!str" {
+		if v.Tag == "!!null" {
+			p.add(v.Line, entry, "%s must not be empty", name)
+		} else {
+			p.add(v.Line, entry, "%s must be a string; quote it (%s: \"%s\")", name, name, v.Value)
+		}
+		return "", false
+	}
+	return v.Value, true
+}
+
+func (p *parser) integer(v *yaml.Node, entry, name string) (int64, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
+		p.add(v.Line, entry, "%s must be an integer", name)
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 0, 64)
+	if err != nil {
+		p.add(v.Line, entry, "%s must be an integer: %v", name, err.(*strconv.NumError).Err)
+		return 0, false
+	}
+	return n, true
+}
+
+func (p *parser) checkText(line int, entry, name, s string, maxLen int, spacesOK bool) {
+	if s == "" {
+		return // reported as missing or not a string already
+	}
+	switch {
+	case strings.TrimSpace(s) == "":
+		p.add(line, entry, "%s must not be blank", name)
+	case utf8.RuneCountInString(s) > maxLen:
+		p.add(line, entry, "%s is longer than %d characters", name, maxLen)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		p.add(line, entry, "%s contains control characters", name)
+	case !spacesOK && strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		p.add(line, entry, "%s must not contain spaces", name)
+	}
+}

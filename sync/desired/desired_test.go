@@ -1,0 +1,216 @@
+package desired
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bindsync/bindsync/sync/plan"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLoadValid(t *testing.T) {
+	st, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []plan.Binding{
+		{Key: plan.Key{Scope: plan.Scope{RegionID: "ap-southeast-1"}, CloudCode: "hcloud", AccountID: "0123456789"}, AccountName: "huawei-prod", AccessID: "HPUAEXAMPLE0000001", Origin: "testdata/valid.yaml:4"},
+		{Key: plan.Key{Scope: plan.Scope{RegionID: "ap-southeast-1", RoleFor: 1130916744880000, RoleType: 1}, CloudCode: "qcloud", AccountID: "100012345678"}, AccountName: "tencent logs", AccessID: "AKIDEXAMPLE0000002", Origin: "testdata/valid.yaml:8"},
+	}
+	if diff := cmp.Diff(want, st.Desired.Bindings); diff != "" {
+		t.Errorf("bindings (-want +got):\n%s", diff)
+	}
+	if st.RegionID != "ap-southeast-1" || len(st.Hash) != 64 || st.Path != "testdata/valid.yaml" {
+		t.Errorf("state = %+v", st)
+	}
+}
+
+func TestExampleFileParses(t *testing.T) {
+	st, err := Load("../../desired-state.example.yaml")
+	if err != nil {
+		t.Fatalf("the example file must stay valid: %v", err)
+	}
+	if len(st.Desired.Bindings) < 3 {
+		t.Errorf("example has %d bindings", len(st.Desired.Bindings))
+	}
+}
+
+// TestSchemaMatchesParser keeps the JSON Schema for editors in step with the parser.
+func TestSchemaMatchesParser(t *testing.T) {
+	data, err := os.ReadFile("../../desired-state.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]struct {
+			Enum  []any `json:"enum"`
+			Items struct {
+				Properties map[string]struct {
+					Enum []any `json:"enum"`
+				} `json:"properties"`
+			} `json:"items"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(m map[string]any) []string {
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		slices.Sort(out)
+		return out
+	}
+	top := map[string]any{}
+	for k := range schema.Properties {
+		top[k] = nil
+	}
+	item := map[string]any{}
+	for k := range schema.Properties["bindings"].Items.Properties {
+		item[k] = nil
+	}
+	sorted := func(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+	if diff := cmp.Diff(sorted(TopLevelKeys), keys(top)); diff != "" {
+		t.Errorf("top-level keys (-parser +schema):\n%s", diff)
+	}
+	if diff := cmp.Diff(sorted(BindingKeys), keys(item)); diff != "" {
+		t.Errorf("binding keys (-parser +schema):\n%s", diff)
+	}
+	var regions, codes []string
+	for _, v := range schema.Properties["regionId"].Enum {
+		regions = append(regions, v.(string))
+	}
+	for _, v := range schema.Properties["bindings"].Items.Properties["cloudCode"].Enum {
+		codes = append(codes, v.(string))
+	}
+	if !slices.Equal(regions, RegionIDs) || !slices.Equal(codes, CloudCodes) {
+		t.Errorf("schema enums %v %v, parser %v %v", regions, codes, RegionIDs, CloudCodes)
+	}
+}
+
+func TestInvalidFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // each must appear in the error, in this order
+	}{
+		{file: "many-problems.yaml", want: []string{
+			`many-problems.yaml:2: unknown key "regionID" (did you mean "regionId"?)`,
+			`many-problems.yaml:4: bindings[0]: cloudCode "aws" is not supported`,
+			`many-problems.yaml:5: bindings[0]: accountId must be a string; quote it`,
+			`many-problems.yaml:11: bindings[1] (hcloud/1): unknown key "color"`,
+			`many-problems.yaml:8: bindings[1] (hcloud/1): missing required key accountName`,
+			`many-problems.yaml:16: bindings[2] (hcloud/2): roleType must be 0`,
+		}},
+		{file: "duplicates.yaml", want: []string{
+			`duplicates.yaml:7: bindings[1] (hcloud/1): same identity as bindings[0] (hcloud/1) on line 3`,
+			`duplicates.yaml:14: bindings[2] (qcloud/2): accessId is already used by bindings[0] (hcloud/1) on line 3`,
+			`duplicates.yaml:18: bindings[3] (qcloud/3): key "accountName" appears twice (first on line 17)`,
+		}},
+		{file: "alias-bomb.yaml", want: []string{"alias-bomb.yaml:2: YAML anchors and aliases are not allowed"}},
+		{file: "empty-bindings.yaml", want: []string{"empty-bindings.yaml:2: bindings is empty; write allowEmpty: true"}},
+		{file: "syntax.yaml", want: []string{"syntax.yaml:", "YAML syntax"}},
+		{file: "empty.yaml", want: []string{"empty.yaml: file is empty"}},
+		{file: "comments-only.yaml", want: []string{"comments-only.yaml: file holds no YAML document"}},
+		{file: "invalid-utf8.yaml", want: []string{"invalid-utf8.yaml:4: not valid UTF-8"}},
+		{file: "wrong-version.yaml", want: []string{"wrong-version.yaml:1: version 2 is not supported"}},
+		{file: "two-docs.yaml", want: []string{"two-docs.yaml:4: more than one YAML document"}},
+		{file: "missing.yaml", want: []string{"missing.yaml: file does not exist"}},
+		{file: "", want: []string{"is a directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", tt.file))
+			var de *Error
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			msg := err.Error()
+			pos := 0
+			for _, w := range tt.want {
+				i := strings.Index(msg[pos:], w)
+				if i < 0 {
+					t.Errorf("error lacks %q (after position %d):\n%s", w, pos, msg)
+					continue
+				}
+				pos += i
+			}
+		})
+	}
+}
+
+func TestAllowEmpty(t *testing.T) {
+	st, err := Load("testdata/allow-empty.yaml")
+	if err != nil || len(st.Desired.Bindings) != 0 || !st.AllowEmpty {
+		t.Fatalf("allowEmpty file: %+v, %v", st, err)
+	}
+	if got := st.Desired.ManagedScopes(); len(got) != 1 || got[0].RegionID != "cn-hangzhou" {
+		t.Errorf("scopes = %v, want the default scope still managed", got)
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{name: "too large", data: []byte("version: 1\n" + strings.Repeat("#", MaxFileSize)), want: "larger than"},
+		{name: "binary garbage", data: []byte{0x7f, 'E', 'L', 'F', 0, 1, 2}, want: "NUL byte"},
+		{name: "scalar document", data: []byte("hello"), want: "must be a mapping"},
+		{name: "list document", data: []byte("- a\n- b\n"), want: "must be a mapping"},
+		{name: "bindings a string", data: []byte("version: 1\nbindings: yes\n"), want: "bindings must be a list"},
+		{name: "binding a string", data: []byte("version: 1\nbindings: [x]\n"), want: "each binding must be a mapping"},
+		{name: "tab indentation", data: []byte("version: 1\nbindings:\n\t- a\n"), want: "YAML syntax"},
+		{name: "huge roleFor", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: AK1, roleFor: 99999999999999999999}\n"), want: "roleFor must be an integer"},
+		{name: "control characters", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: \"a\\u0007\", accessId: AK1}\n"), want: "control characters"},
+		{name: "null accessId", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: }\n"), want: "accessId must not be empty"},
+		{name: "version missing", data: []byte("bindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: AK1}\n"), want: "missing required key version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", tt.data)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"valid.yaml", "many-problems.yaml", "duplicates.yaml", "alias-bomb.yaml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := Parse("fuzz.yaml", data)
+		if (st == nil) == (err == nil) {
+			t.Fatalf("Parse returned state %v and error %v", st, err)
+		}
+		if err != nil {
+			var de *Error
+			if !errors.As(err, &de) || len(de.Problems) == 0 {
+				t.Fatalf("error %v is not a *Error with problems", err)
+			}
+			return
+		}
+		if len(st.Desired.Bindings) == 0 && !st.AllowEmpty {
+			t.Fatalf("empty desired state accepted without allowEmpty")
+		}
+		seen := map[plan.Key]bool{}
+		for _, b := range st.Desired.Bindings {
+			if seen[b.Key] || b.AccessID == "" || b.AccountID == "" || b.CloudCode == "" {
+				t.Fatalf("invalid binding accepted: %+v", b)
+			}
+			seen[b.Key] = true
+		}
+	})
+}

@@ -68,12 +68,16 @@ type Client struct {
 	nonce    func() string
 }
 
+// DefaultRequestTimeout bounds one HTTP attempt, and so how long shutdown may
+// wait for an attempt in flight.
+const DefaultRequestTimeout = 20 * time.Second
+
 // DefaultHTTPClient has a per-request timeout and a pooled transport.
 func DefaultHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
-	tr.ResponseHeaderTimeout = 20 * time.Second
-	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
+	tr.ResponseHeaderTimeout = DefaultRequestTimeout
+	return &http.Client{Timeout: DefaultRequestTimeout, Transport: tr}
 }
 
 // New builds a client. It fails on a missing credential source or an endpoint
@@ -195,13 +199,13 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, "", cancelled(action, ctx, err, last)
+				return nil, "", cancelled(ctx, action, err, last)
 			}
 		}
 		cred, err := c.creds.Credential(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, "", cancelled(action, ctx, ctx.Err(), last)
+				return nil, "", cancelled(ctx, action, ctx.Err(), last)
 			}
 			// A credential that cannot be had is an auth failure; the chain
 			// has its own timeouts and retrying here would only hammer STS.
@@ -220,7 +224,7 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 			return respBody, rid, nil
 		}
 		if ctx.Err() != nil {
-			return nil, "", cancelled(action, ctx, ctx.Err(), aerr)
+			return nil, "", cancelled(ctx, action, ctx.Err(), aerr)
 		}
 		aerr.Attempts = attempt
 		aerr.Message = maskIn(aerr.Message, accessID)
@@ -240,13 +244,13 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, "", cancelled(action, ctx, ctx.Err(), aerr)
+			return nil, "", cancelled(ctx, action, ctx.Err(), aerr)
 		case <-t.C:
 		}
 	}
 }
 
-func cancelled(action string, ctx context.Context, err error, last *APIError) error {
+func cancelled(ctx context.Context, action string, err error, last *APIError) error {
 	if cause := context.Cause(ctx); cause != nil {
 		err = cause
 	}
@@ -258,7 +262,11 @@ func cancelled(action string, ctx context.Context, err error, last *APIError) er
 
 // attempt sends one signed request and classifies the answer.
 func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential) ([]byte, string, *APIError) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
+	// An attempt that is on the wire is not cut off when ctx is cancelled (on
+	// shutdown): a mutation cut in half leaves its outcome unknown. The HTTP
+	// client's timeout bounds it instead; every wait before and between
+	// attempts still ends at once with ctx.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
 	if err != nil {
 		return nil, "", &APIError{Action: action, Class: ClassClient, Message: "build request", Err: err}
 	}

@@ -1,0 +1,385 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/internal/redact"
+	"github.com/bindsync/bindsync/metrics"
+	"github.com/bindsync/bindsync/sync/plan"
+)
+
+// API is the part of the Threat Analysis API the reconciler uses;
+// *cloudsiem.Client satisfies it.
+type API interface {
+	ListBindAccount(ctx context.Context, req cloudsiem.ListBindAccountRequest) ([]cloudsiem.BoundAccount, error)
+	BindAccount(ctx context.Context, req cloudsiem.BindAccountRequest) error
+	ModifyBindAccount(ctx context.Context, req cloudsiem.ModifyBindAccountRequest) error
+	DeleteBindAccount(ctx context.Context, req cloudsiem.DeleteBindAccountRequest) error
+}
+
+var _ API = (*cloudsiem.Client)(nil)
+
+// Config configures a Reconciler. API and Metrics are required.
+type Config struct {
+	API     API
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Plan    plan.Options
+	// Concurrency bounds the changes in flight; throughput is set by the
+	// limiter, concurrency only has to cover the API's latency.
+	Concurrency int
+	DryRun      bool
+	Backoff     Backoff
+	// RegionIDParam, when set, is sent as the RegionId parameter instead of
+	// the file's regionId (the data-center/RegionId pairing is inferred, not
+	// documented; see the README).
+	RegionIDParam string
+}
+
+// Reconciler runs passes. A Reconciler is not safe for concurrent RunOnce
+// calls; Run never overlaps them.
+type Reconciler struct {
+	api      API
+	m        *metrics.Metrics
+	log      *slog.Logger
+	opts     plan.Options
+	workers  int
+	dryRun   bool
+	regionID string
+	backoffs *backoffs
+	failed   int // consecutive failed passes
+
+	lastStart atomic.Int64 // unix nanoseconds of the last pass start
+	listedOK  atomic.Bool  // a pass has listed the bindings successfully
+}
+
+// LastPassStarted returns when the last pass started (zero before the first).
+func (r *Reconciler) LastPassStarted() time.Time {
+	if n := r.lastStart.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// HasListed reports whether any pass has listed the observed bindings.
+func (r *Reconciler) HasListed() bool { return r.listedOK.Load() }
+
+// New returns a Reconciler.
+func New(cfg Config) *Reconciler {
+	r := &Reconciler{
+		api:      cfg.API,
+		m:        cfg.Metrics,
+		log:      cfg.Logger,
+		opts:     cfg.Plan,
+		workers:  cfg.Concurrency,
+		dryRun:   cfg.DryRun,
+		regionID: cfg.RegionIDParam,
+		backoffs: newBackoffs(cfg.Backoff),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.workers < 1 {
+		r.workers = 1
+	}
+	if r.opts.Policy == "" {
+		r.opts.Policy = plan.UpdateOnly
+	}
+	return r
+}
+
+// Outcome of one change.
+type Outcome string
+
+// The outcomes.
+const (
+	Applied   Outcome = "applied"
+	Failed    Outcome = "failed"
+	DryRun    Outcome = "dry-run"
+	Deferred  Outcome = "deferred"  // in backoff after earlier failures
+	Cancelled Outcome = "cancelled" // not started: shutting down
+)
+
+// ChangeResult is what happened to one change.
+type ChangeResult struct {
+	Change    plan.Change
+	Outcome   Outcome
+	Class     string // failure class (metric label) when Failed
+	RequestID string
+	Err       error
+	RetryAt   time.Time // when Deferred or Failed: the next attempt
+}
+
+// Result is one pass.
+type Result struct {
+	Plan     plan.Plan
+	Changes  []ChangeResult
+	Blocked  bool
+	Duration time.Duration
+}
+
+// Count returns how many changes of op ended with outcome.
+func (r Result) Count(op plan.Op, o Outcome) int {
+	n := 0
+	for _, c := range r.Changes {
+		if c.Change.Op == op && c.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// Failures returns the failed changes.
+func (r Result) Failures() []ChangeResult {
+	var out []ChangeResult
+	for _, c := range r.Changes {
+		if c.Outcome == Failed {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Observe lists the observed bindings of every managed scope. It makes only
+// list calls, so `bindsync plan` can use it with read-only credentials.
+func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Binding, error) {
+	var out []plan.Binding
+	for _, scope := range d.ManagedScopes() {
+		for _, code := range cloudsiem.CloudCodes {
+			accounts, err := r.api.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: r.view(scope), CloudCode: code})
+			if err != nil {
+				return nil, fmt.Errorf("list %s bindings in [%s]: %w", code, scope, err)
+			}
+			for _, a := range accounts {
+				out = append(out, fromAPI(scope, a))
+			}
+		}
+	}
+	return out, nil
+}
+
+// Plan lists and plans without applying anything.
+func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error) {
+	observed, err := r.Observe(ctx, d)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	return plan.Compute(d, observed, r.opts), nil
+}
+
+// RunOnce lists, plans and applies. The error joins every failure; a
+// blocked plan is not an error (Result.Blocked says so).
+func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error) {
+	start := time.Now()
+	r.lastStart.Store(start.UnixNano())
+	r.m.LastAttempt.Set(float64(start.UnixNano()) / 1e9)
+	res, err := r.runOnce(ctx, d)
+	res.Duration = time.Since(start)
+	r.record(res, err)
+	return res, err
+}
+
+func (r *Reconciler) runOnce(ctx context.Context, d plan.Desired) (Result, error) {
+	p, err := r.Plan(ctx, d)
+	if err != nil {
+		return Result{}, err
+	}
+	r.listedOK.Store(true)
+	res := Result{Plan: p, Blocked: p.Blocked}
+	r.backoffs.keep(p)
+	if p.Blocked {
+		r.log.Warn("safety gate blocked the plan; nothing applied", "reason", p.BlockReason,
+			"create", p.Count(plan.OpCreate), "update", p.Count(plan.OpUpdate), "delete", p.Count(plan.OpDelete))
+		return res, nil
+	}
+	for _, f := range p.Findings {
+		r.log.Info("not changed", "kind", f.Kind, "binding", f.Key.String(), "reason", f.Reason)
+	}
+	res.Changes = r.apply(ctx, p.Changes)
+	var errs []error
+	for _, c := range res.Changes {
+		switch c.Outcome {
+		case Failed:
+			errs = append(errs, fmt.Errorf("%s %s: %w", c.Change.Op, c.Change.Key, c.Err))
+		case Deferred:
+			// Not converged: a pass that skips a failing binding is not a success.
+			errs = append(errs, fmt.Errorf("%s %s: deferred until %s after earlier failures", c.Change.Op, c.Change.Key, c.RetryAt.Format(time.RFC3339)))
+		}
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, ctx.Err())
+	}
+	return res, errors.Join(errs...)
+}
+
+// apply runs the changes on a bounded pool. Only a cancelled context stops
+// the rest; every other failure is per change.
+func (r *Reconciler) apply(ctx context.Context, changes []plan.Change) []ChangeResult {
+	results := make([]ChangeResult, len(changes))
+	now := time.Now()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(r.workers, len(changes)) {
+		wg.Go(func() {
+			for i := range jobs {
+				results[i] = r.applyOne(ctx, changes[i])
+			}
+		})
+	}
+	for i, c := range changes {
+		switch {
+		case ctx.Err() != nil:
+			results[i] = ChangeResult{Change: c, Outcome: Cancelled}
+		case !r.backoffs.due(c, now):
+			results[i] = ChangeResult{Change: c, Outcome: Deferred, RetryAt: r.backoffs.entries[c.Key].next}
+			r.log.Debug("change deferred after earlier failures", "op", c.Op, "binding", c.Key.String(), "retry_at", results[i].RetryAt)
+		default:
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				results[i] = ChangeResult{Change: c, Outcome: Cancelled}
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	for i := range results {
+		switch results[i].Outcome {
+		case Applied:
+			r.backoffs.succeeded(results[i].Change.Key)
+		case Failed:
+			results[i].RetryAt = r.backoffs.failed(results[i].Change, time.Now())
+		}
+	}
+	return results
+}
+
+func (r *Reconciler) applyOne(ctx context.Context, c plan.Change) ChangeResult {
+	res := ChangeResult{Change: c}
+	if ctx.Err() != nil {
+		res.Outcome = Cancelled
+		return res
+	}
+	attrs := []any{"op", c.Op, "cloud_code", c.Key.CloudCode, "account_id", c.Key.AccountID, "scope", c.Key.Scope.String()}
+	if c.New != nil {
+		attrs = append(attrs, "access_id", redact.AccessID(c.New.AccessID))
+	}
+	// Dry-run stops here and only here: everything before ran for real.
+	if r.dryRun {
+		res.Outcome = DryRun
+		r.log.Info("dry-run: would apply", append(attrs, "outcome", DryRun)...)
+		return res
+	}
+	err := r.call(ctx, c)
+	if err == nil {
+		res.Outcome = Applied
+		r.m.ChangesApplied.WithLabelValues(string(c.Op), "success").Inc()
+		r.log.Info("change applied", append(attrs, "outcome", Applied)...)
+		return res
+	}
+	if ctx.Err() != nil && cloudsiem.ClassOf(err) == 0 {
+		// Cancelled while waiting for the limiter or a backoff: never sent.
+		res.Outcome, res.Err = Cancelled, err
+		return res
+	}
+	res.Outcome, res.Err = Failed, err
+	res.Class = "unknown"
+	var ae *cloudsiem.APIError
+	if errors.As(err, &ae) {
+		res.Class, res.RequestID = ae.Class.String(), ae.RequestID
+	}
+	r.m.ChangesApplied.WithLabelValues(string(c.Op), "failure").Inc()
+	r.log.Warn("change failed", append(attrs, "outcome", Failed, "class", res.Class, "request_id", res.RequestID, "err", err)...)
+	return res
+}
+
+func (r *Reconciler) call(ctx context.Context, c plan.Change) error {
+	view := r.view(c.Key.Scope)
+	switch c.Op {
+	case plan.OpCreate:
+		return r.api.BindAccount(ctx, cloudsiem.BindAccountRequest{View: view, CloudCode: c.Key.CloudCode, AccountID: c.Key.AccountID, AccountName: c.New.AccountName, AccessID: c.New.AccessID})
+	case plan.OpUpdate:
+		return r.api.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{View: view, BindID: c.Old.BindID, CloudCode: c.Key.CloudCode, AccountID: c.Key.AccountID, AccountName: c.New.AccountName, AccessID: c.New.AccessID})
+	case plan.OpDelete:
+		return r.api.DeleteBindAccount(ctx, cloudsiem.DeleteBindAccountRequest{View: view, BindID: c.Old.BindID, CloudCode: c.Key.CloudCode, AccountID: c.Key.AccountID, AccessID: c.Old.AccessID})
+	}
+	return fmt.Errorf("unknown operation %q", c.Op)
+}
+
+func (r *Reconciler) view(s plan.Scope) cloudsiem.View {
+	v := cloudsiem.View{RegionID: s.RegionID, RoleFor: s.RoleFor, RoleType: s.RoleType}
+	if r.regionID != "" {
+		v.RegionID = r.regionID
+	}
+	return v
+}
+
+func fromAPI(scope plan.Scope, a cloudsiem.BoundAccount) plan.Binding {
+	return plan.Normalize(plan.Binding{
+		Key:             plan.Key{Scope: scope, CloudCode: a.CloudCode, AccountID: a.AccountID},
+		AccountName:     a.AccountName,
+		AccessID:        a.AccessID,
+		BindID:          a.BindID,
+		DataSourceCount: a.DataSourceCount,
+	})
+}
+
+// record updates the pass metrics and logs the summary line.
+func (r *Reconciler) record(res Result, err error) {
+	m := r.m
+	m.ReconcileDuration.Observe(res.Duration.Seconds())
+	result := "success"
+	switch {
+	case err != nil:
+		result = "failure"
+		r.failed++
+	case res.Blocked:
+		result = "blocked"
+	default:
+		r.failed = 0
+		m.LastSuccess.Set(float64(time.Now().UnixNano()) / 1e9)
+	}
+	m.ReconcileRuns.WithLabelValues(result).Inc()
+	m.ConsecutiveFailures.Set(float64(r.failed))
+	gate := 0.0
+	if res.Blocked {
+		gate = 1
+	}
+	m.SafetyGateBlock.Set(gate)
+	m.InBackoff.Set(float64(r.backoffs.waiting(time.Now())))
+
+	if res.Plan.Policy != "" { // the plan was made: the gauges describe it
+		c := res.Plan.Counts
+		for state, n := range map[string]int{"desired": c.Desired, "observed": c.Observed, "in_sync": c.InSync,
+			"drifted": c.Drifted, "missing": c.Missing, "unmanaged": c.Unmanaged, "conflict": c.Conflict} {
+			m.Bindings.WithLabelValues(state).Set(float64(n))
+		}
+		for _, op := range plan.Ops {
+			pending := res.Plan.Count(op)
+			if !res.Blocked {
+				pending -= res.Count(op, Applied)
+			}
+			m.PendingChanges.WithLabelValues(string(op)).Set(float64(pending))
+		}
+	}
+
+	attrs := []any{"result", result, "duration", res.Duration.Round(time.Millisecond),
+		"create", res.Count(plan.OpCreate, Applied), "update", res.Count(plan.OpUpdate, Applied), "delete", res.Count(plan.OpDelete, Applied),
+		"failed", len(res.Failures()), "in_sync", res.Plan.Counts.InSync, "reported", len(res.Plan.Findings)}
+	if r.dryRun {
+		attrs = append(attrs, "dry_run", true, "would_apply", len(res.Plan.Changes))
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+		r.log.Error("reconcile pass failed", attrs...)
+		return
+	}
+	r.log.Info("reconcile pass done", attrs...)
+}

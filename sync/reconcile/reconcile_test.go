@@ -1,0 +1,446 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+	"github.com/bindsync/bindsync/metrics"
+	"github.com/bindsync/bindsync/sync/plan"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var cred = cloudsiem.Credential{AccessKeyID: "LTAIreconcile", AccessKeySecret: "reconcile-secret"}
+
+type env struct {
+	emu *emulator.Emulator
+	lim *AdaptiveLimiter
+	m   *metrics.Metrics
+	rec *Reconciler
+}
+
+type envOpts struct {
+	emu     emulator.Config
+	qps     float64
+	burst   int
+	cfg     Config
+	retries cloudsiem.RetryPolicy
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	o.emu.Credentials = []cloudsiem.Credential{cred}
+	e := &env{emu: emulator.New(o.emu), m: metrics.New(prometheus.NewRegistry())}
+	if o.qps == 0 {
+		o.qps = 1000
+	}
+	if o.burst == 0 {
+		o.burst = 10
+	}
+	e.lim = NewAdaptiveLimiter(o.qps, o.burst, LimiterHooks{})
+	if o.retries.BaseDelay == 0 {
+		o.retries.BaseDelay = time.Millisecond
+	}
+	client, err := cloudsiem.New(cloudsiem.Config{
+		Endpoint:    "http://127.0.0.1:1",
+		Credentials: cloudsiem.StaticCredentials(cred),
+		HTTPClient:  &http.Client{Transport: e.emu.Transport()},
+		Limiter:     e.lim,
+		Observe:     e.lim.Observe,
+		Retry:       o.retries,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.cfg.API, o.cfg.Metrics = client, e.m
+	if o.cfg.Concurrency == 0 {
+		o.cfg.Concurrency = 4
+	}
+	e.rec = New(o.cfg)
+	return e
+}
+
+var home = plan.Scope{RegionID: "cn-hangzhou"}
+
+func want(cloud, account, name, ak string) plan.Binding {
+	return plan.Binding{Key: plan.Key{Scope: home, CloudCode: cloud, AccountID: account}, AccountName: name, AccessID: ak}
+}
+
+func seed(cloud, account, name, ak string) emulator.Binding {
+	return emulator.Binding{Scope: emulator.Scope{RegionID: "cn-hangzhou"}, BoundAccount: cloudsiem.BoundAccount{CloudCode: cloud, AccountID: account, AccountName: name, AccessID: ak}}
+}
+
+// state renders the emulator's bindings as "cloud/account=name/ak" for comparison.
+func state(e *emulator.Emulator) []string {
+	var out []string
+	for _, b := range e.Bindings() {
+		s := fmt.Sprintf("%s/%s=%s/%s", b.CloudCode, b.AccountID, b.AccountName, b.AccessID)
+		if b.RoleFor != 0 {
+			s += fmt.Sprintf("@%d", b.RoleFor)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func mutations(e *emulator.Emulator) int {
+	n := 0
+	for _, r := range e.Requests() {
+		if r.Action != cloudsiem.ActionListBindAccount {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPolicies(t *testing.T) {
+	desired := plan.Desired{Bindings: []plan.Binding{
+		want("hcloud", "1", "prod", "HPUA0000000001"),
+		want("qcloud", "2", "logs", "AKID0000000002"),
+		want("qcloud", "3", "new", "AKID0000000003"),
+	}}
+	seeds := func(e *emulator.Emulator) {
+		e.Seed(seed("hcloud", "1", "old-name", "HPUA0000000001"), seed("qcloud", "2", "logs", "AKID00000OLD02"), seed("hcloud", "9", "stray", "HPUA0000000009"))
+		b := seed("hcloud", "8", "with-sources", "HPUA0000000008")
+		b.DataSourceCount = 2
+		e.Seed(b)
+	}
+	tests := []struct {
+		policy plan.Policy
+		want   []string
+	}{
+		{policy: plan.UpdateOnly, want: []string{"hcloud/1=prod/HPUA0000000001", "hcloud/8=with-sources/HPUA0000000008", "hcloud/9=stray/HPUA0000000009", "qcloud/2=logs/AKID0000000002"}},
+		{policy: plan.Upsert, want: []string{"hcloud/1=prod/HPUA0000000001", "hcloud/8=with-sources/HPUA0000000008", "hcloud/9=stray/HPUA0000000009", "qcloud/2=logs/AKID0000000002", "qcloud/3=new/AKID0000000003"}},
+		{policy: plan.Sync, want: []string{"hcloud/1=prod/HPUA0000000001", "hcloud/8=with-sources/HPUA0000000008", "qcloud/2=logs/AKID0000000002", "qcloud/3=new/AKID0000000003"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.policy), func(t *testing.T) {
+			e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: tt.policy}}})
+			seeds(e.emu)
+			res, err := e.rec.RunOnce(t.Context(), desired)
+			if err != nil {
+				t.Fatalf("RunOnce: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, state(e.emu)); diff != "" {
+				t.Errorf("state (-want +got):\n%s", diff)
+			}
+			// A second pass finds nothing to do.
+			e.emu.ResetLog()
+			res, err = e.rec.RunOnce(t.Context(), desired)
+			if err != nil || len(res.Plan.Changes) != 0 || mutations(e.emu) != 0 {
+				t.Errorf("second pass: err %v, plan:\n%s", err, res.Plan.Text())
+			}
+			if got := testutil.ToFloat64(e.m.ReconcileRuns.WithLabelValues("success")); got != 2 {
+				t.Errorf("success runs = %v, want 2", got)
+			}
+		})
+	}
+}
+
+func TestSafetyGateBlocksEverything(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Sync}}})
+	var desired plan.Desired
+	for i := range 10 {
+		e.emu.Seed(seed("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i)))
+		if i >= 5 { // five of ten would be deleted: over 30%
+			continue
+		}
+		desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i)))
+	}
+	res, err := e.rec.RunOnce(t.Context(), desired)
+	if err != nil || !res.Blocked {
+		t.Fatalf("err %v blocked %v", err, res.Blocked)
+	}
+	if mutations(e.emu) != 0 || len(e.emu.Bindings()) != 10 {
+		t.Errorf("a blocked plan changed something: %v", e.emu.Counts())
+	}
+	if testutil.ToFloat64(e.m.SafetyGateBlock) != 1 || testutil.ToFloat64(e.m.ReconcileRuns.WithLabelValues("blocked")) != 1 {
+		t.Error("gate metrics not set")
+	}
+	forced := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Sync, Force: true}}})
+	forced.emu.Seed(e.emu.Bindings()...)
+	if _, err := forced.rec.RunOnce(t.Context(), desired); err != nil || len(forced.emu.Bindings()) != 5 {
+		t.Errorf("forced: err %v, %d bindings left", err, len(forced.emu.Bindings()))
+	}
+}
+
+func TestDryRunSendsNoMutation(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Sync}, DryRun: true}})
+	e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"), seed("hcloud", "9", "stray", "HPUA0000000009"))
+	before := state(e.emu)
+	res, err := e.rec.RunOnce(t.Context(), plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "new", "HPUA0000000001"), want("qcloud", "2", "x", "AKID0000000002")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Count(plan.OpUpdate, DryRun) + res.Count(plan.OpCreate, DryRun) + res.Count(plan.OpDelete, DryRun); got != 3 {
+		t.Errorf("%d dry-run changes, want 3", got)
+	}
+	if n := mutations(e.emu); n != 0 {
+		t.Errorf("dry-run sent %d mutating requests", n)
+	}
+	if lists := e.emu.Counts()[cloudsiem.ActionListBindAccount]["ok"]; lists != 2 {
+		t.Errorf("dry-run listed %d times, want 2 (it lists for real)", lists)
+	}
+	if diff := cmp.Diff(before, state(e.emu)); diff != "" {
+		t.Errorf("state changed:\n%s", diff)
+	}
+	if testutil.ToFloat64(e.m.PendingChanges.WithLabelValues("update")) != 1 {
+		t.Error("dry-run should leave the update pending")
+	}
+}
+
+func TestCountZeroIsReportedAsFailure(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"), seed("hcloud", "2", "old", "HPUA0000000002"))
+	e.emu.SetFaults(emulator.Faults{CountZero: map[int64]bool{1000: true}})
+	res, err := e.rec.RunOnce(t.Context(), plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "new", "HPUA0000000001"), want("hcloud", "2", "new", "HPUA0000000002")}})
+	if !errors.Is(err, cloudsiem.ErrNotApplied) {
+		t.Fatalf("err = %v, want ErrNotApplied", err)
+	}
+	f := res.Failures()
+	if len(f) != 1 || f[0].Class != "client_error" || f[0].Change.Key.AccountID != "1" || f[0].RequestID == "" {
+		t.Errorf("failures = %+v", f)
+	}
+	if res.Count(plan.OpUpdate, Applied) != 1 {
+		t.Error("the other change must still be applied")
+	}
+	if testutil.ToFloat64(e.m.ChangesApplied.WithLabelValues("update", "failure")) != 1 || testutil.ToFloat64(e.m.ConsecutiveFailures) != 1 {
+		t.Error("failure metrics not set")
+	}
+}
+
+func TestStormsConverge(t *testing.T) {
+	desired := plan.Desired{}
+	for i := range 40 {
+		desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "new", fmt.Sprintf("HPUA00000000%02d", i)))
+	}
+	tests := []struct {
+		name   string
+		faults emulator.Faults
+		quota  int
+		qps    float64
+	}{
+		{name: "throttling", quota: 20, qps: 200},
+		{name: "5xx", faults: emulator.Faults{InternalError: 0.3, Unavailable: 0.1}},
+		{name: "dropped connections", faults: emulator.Faults{Drop: 0.2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, envOpts{emu: emulator.Config{QuotaPerSecond: tt.quota, Faults: tt.faults, Seed: 3}, qps: tt.qps,
+					cfg: Config{Backoff: Backoff{Base: time.Second, Max: 2 * time.Second}, Plan: plan.Options{Force: true}}})
+				for _, b := range desired.Bindings {
+					e.emu.Seed(seed("hcloud", b.AccountID, "old", b.AccessID))
+				}
+				ctx := context.Background()
+				deadline := time.Now().Add(time.Minute)
+				for pass := 1; ; pass++ {
+					_, err := e.rec.RunOnce(ctx, desired)
+					if err == nil {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("not converged after %d passes: %v", pass, err)
+					}
+					time.Sleep(time.Second) // fake time: the loop's retry delay
+				}
+				for _, b := range e.emu.Bindings() {
+					if b.AccountName != "new" {
+						t.Fatalf("binding %s not converged", b.AccountID)
+					}
+				}
+				if tt.quota > 0 && e.lim.Rate() >= tt.qps {
+					t.Errorf("limiter stayed at %v qps under throttling", e.lim.Rate())
+				}
+			})
+		})
+	}
+}
+
+func TestFailingBindingBacksOffWithoutBlockingOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{cfg: Config{Backoff: Backoff{Base: 10 * time.Second, Max: time.Minute}}})
+		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"), seed("hcloud", "2", "old", "HPUA0000000002"))
+		e.emu.SetFaults(emulator.Faults{CountZero: map[int64]bool{1000: true}})
+		desired := plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "new", "HPUA0000000001"), want("hcloud", "2", "new", "HPUA0000000002")}}
+		ctx := context.Background()
+		if _, err := e.rec.RunOnce(ctx, desired); err == nil {
+			t.Fatal("first pass should fail for binding 1")
+		}
+		e.emu.ResetLog()
+		res, err := e.rec.RunOnce(ctx, desired)
+		if err == nil || res.Changes[0].Outcome != Deferred || mutations(e.emu) != 0 {
+			t.Fatalf("second pass right away: err %v, results %+v, %d mutations", err, res.Changes, mutations(e.emu))
+		}
+		if testutil.ToFloat64(e.m.InBackoff) != 1 {
+			t.Error("bindings_in_backoff != 1")
+		}
+		// A new desired value for the binding starts a fresh schedule.
+		desired.Bindings[0].AccountName = "newer"
+		if res, _ := e.rec.RunOnce(ctx, desired); res.Changes[0].Outcome != Failed {
+			t.Errorf("changed desired value: outcome %v, want an immediate attempt", res.Changes[0].Outcome)
+		}
+		e.emu.SetFaults(emulator.Faults{})
+		time.Sleep(11 * time.Second) // beyond the first backoff (at most Base)
+		if _, err := e.rec.RunOnce(ctx, desired); err != nil {
+			t.Fatalf("after the backoff: %v", err)
+		}
+		if testutil.ToFloat64(e.m.InBackoff) != 0 {
+			t.Error("bindings_in_backoff not cleared")
+		}
+	})
+}
+
+func TestLimiterPacesCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{qps: 1, burst: 1, cfg: Config{Concurrency: 8}})
+		var desired plan.Desired
+		for i := range 5 {
+			e.emu.Seed(seed("hcloud", fmt.Sprint(i), "old", fmt.Sprintf("HPUA00000000%02d", i)))
+			desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "new", fmt.Sprintf("HPUA00000000%02d", i)))
+		}
+		start := time.Now()
+		if _, err := e.rec.RunOnce(context.Background(), desired); err != nil {
+			t.Fatal(err)
+		}
+		// 2 lists + 5 updates at 1/s with a burst of 1: the first is free.
+		if got := time.Since(start); got != 6*time.Second {
+			t.Errorf("pass took %v of fake time, want 6s", got)
+		}
+	})
+}
+
+func TestCancelMidApplyReturnsPromptly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{qps: 1, burst: 1, cfg: Config{Plan: plan.Options{Force: true}}})
+		var desired plan.Desired
+		for i := range 20 {
+			e.emu.Seed(seed("hcloud", fmt.Sprint(i), "old", fmt.Sprintf("HPUA00000000%02d", i)))
+			desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "new", fmt.Sprintf("HPUA00000000%02d", i)))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(4500*time.Millisecond, cancel)
+		start := time.Now()
+		res, err := e.rec.RunOnce(ctx, desired)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("returned after %v, want right after the cancel at 4.5s", d)
+		}
+		applied := res.Count(plan.OpUpdate, Applied)
+		if applied == 0 || applied == 20 || res.Count(plan.OpUpdate, Failed) != 0 {
+			t.Errorf("applied %d, failed %d: want some applied, none failed, rest cancelled", applied, res.Count(plan.OpUpdate, Failed))
+		}
+		if got := len(e.emu.Requests()) - 2; got != applied {
+			t.Errorf("%d mutations reached the server, %d reported applied: a call was cut", got, applied)
+		}
+	})
+}
+
+func TestAdaptiveLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rates []float64
+		l := NewAdaptiveLimiter(100, 10, LimiterHooks{Rate: func(q float64) { rates = append(rates, q) }})
+		now := time.Now()
+		l.Throttled(now)
+		l.Throttled(now.Add(500 * time.Millisecond)) // within the cooldown: one burst counts once
+		if l.Rate() != 50 {
+			t.Fatalf("after throttling: %v qps, want 50", l.Rate())
+		}
+		l.Throttled(now.Add(1500 * time.Millisecond))
+		if l.Rate() != 25 {
+			t.Fatalf("after a second throttle: %v qps, want 25", l.Rate())
+		}
+		time.Sleep(1500*time.Millisecond + 3*time.Second) // three quiet seconds: +3 × 5
+		_ = l.Wait(context.Background())
+		if l.Rate() != 40 {
+			t.Errorf("after recovery: %v qps, want 40", l.Rate())
+		}
+		time.Sleep(time.Minute)
+		_ = l.Wait(context.Background())
+		if l.Rate() != 100 {
+			t.Errorf("recovered to %v, want the configured 100", l.Rate())
+		}
+		if len(rates) < 4 || rates[0] != 100 {
+			t.Errorf("rate hook saw %v", rates)
+		}
+	})
+}
+
+func TestRunLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{})
+		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
+		first := plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v1", "HPUA0000000001")}}
+		updates := make(chan plan.Desired)
+		kick := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- e.rec.Run(ctx, first, updates, kick, Schedule{Resync: time.Minute}) }()
+
+		synctest.Wait()
+		if got := state(e.emu); got[0] != "hcloud/1=v1/HPUA0000000001" {
+			t.Fatalf("initial pass: %v", got)
+		}
+		updates <- plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v2", "HPUA0000000001")}}
+		synctest.Wait()
+		if got := state(e.emu); got[0] != "hcloud/1=v2/HPUA0000000001" {
+			t.Fatalf("after update: %v", got)
+		}
+		// Drift made outside the file is repaired at the next resync.
+		e.emu.Seed(seed("hcloud", "2", "x", "HPUA0000000002"))
+		c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: "http://127.0.0.1:1", Credentials: cloudsiem.StaticCredentials(cred), HTTPClient: &http.Client{Transport: e.emu.Transport()}})
+		if err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 1000, CloudCode: "hcloud", AccountID: "1", AccountName: "drifted"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Second)
+		synctest.Wait()
+		if got := state(e.emu); got[0] != "hcloud/1=drifted/HPUA0000000001" {
+			t.Fatalf("repaired before the resync interval: %v", got)
+		}
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if got := state(e.emu); got[0] != "hcloud/1=v2/HPUA0000000001" {
+			t.Fatalf("drift not repaired at resync: %v", got)
+		}
+		passes := testutil.ToFloat64(e.m.ReconcileRuns.WithLabelValues("success"))
+		kick <- struct{}{}
+		synctest.Wait()
+		if got := testutil.ToFloat64(e.m.ReconcileRuns.WithLabelValues("success")); got != passes+1 {
+			t.Errorf("kick ran %v passes, want 1", got-passes)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
+func TestNextDelay(t *testing.T) {
+	s := Schedule{Resync: 5 * time.Minute, RetryBase: 5 * time.Second}
+	for _, tt := range []struct {
+		failures int
+		u        float64
+		want     time.Duration
+	}{
+		{0, 0.5, 5 * time.Minute},
+		{0, 0, 4*time.Minute + 30*time.Second},
+		{0, 1, 5*time.Minute + 30*time.Second},
+		{1, 0.5, 5 * time.Second},
+		{3, 0.5, 20 * time.Second},
+		{20, 0.5, 5 * time.Minute},
+	} {
+		if got := nextDelay(s, tt.failures, tt.u); got != tt.want {
+			t.Errorf("nextDelay(%d, %v) = %v, want %v", tt.failures, tt.u, got, tt.want)
+		}
+	}
+}

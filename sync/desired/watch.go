@@ -1,0 +1,266 @@
+package desired
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// WatchConfig configures a Watcher. Zero durations take the defaults.
+type WatchConfig struct {
+	Path string
+	// Debounce is the quiet time after the last event before the file is
+	// read (default 100ms); MaxWait caps how long a steady trickle of events
+	// can postpone it (default 2s).
+	Debounce time.Duration
+	MaxWait  time.Duration
+	// Settle is the pause between two reads that must agree before a new
+	// content is accepted, so a file caught half-written is not taken even
+	// when the half happens to parse (default 100ms).
+	Settle time.Duration
+	// Poll re-reads the file on this interval whatever the events say: a
+	// backstop for filesystems where inotify is silent (default 30s).
+	Poll   time.Duration
+	Logger *slog.Logger
+	// OnLoad is told about every load attempt of a changed file: a state or
+	// an error (the previous state stays in force).
+	OnLoad func(st *State, err error)
+}
+
+// Watcher follows the desired-state file and sends each new valid state.
+// It follows editors that save by rename, in-place truncate-and-write,
+// delete-then-recreate, the Kubernetes ConfigMap "..data" symlink swap and a
+// file that is itself a symlink elsewhere: it watches the file's directory
+// (and the directory of the symlink's target), treats any non-chmod event
+// there as "maybe changed", and decides by content hash.
+type Watcher struct {
+	cfg      WatchConfig
+	log      *slog.Logger
+	changed  chan struct{}
+	force    chan struct{}
+	lastSeen string // hash of the last content read, valid or not
+	lastGood string // hash of the last valid state sent
+}
+
+// NewWatcher returns a watcher that considers initial (may be nil) the state
+// in force.
+func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = 100 * time.Millisecond
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 2 * time.Second
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = 100 * time.Millisecond
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 30 * time.Second
+	}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan struct{}, 1)}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if initial != nil {
+		w.lastSeen, w.lastGood = initial.Hash, initial.Hash
+	}
+	return w
+}
+
+// Reload asks for a read now, and for the state to be sent even when the
+// content did not change (SIGHUP, POST /-/reload). Requests coalesce.
+func (w *Watcher) Reload() {
+	select {
+	case w.force <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Watcher) poke() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run watches until ctx ends, sending each new valid state on out.
+func (w *Watcher) Run(ctx context.Context, out chan<- *State) error {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		// inotify limits reached: not fatal, the poll still reads the file.
+		w.log.Error("cannot watch the desired-state file; relying on polling", "err", err, "poll", w.cfg.Poll)
+	} else {
+		defer fsw.Close()
+		dirs := &watchedDirs{fsw: fsw, path: w.cfg.Path, log: w.log, set: map[string]bool{}}
+		// Watch before the first read below, so no edit falls between them.
+		dirs.sync()
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			w.pump(ctx, fsw, dirs)
+		}()
+	}
+	w.poke() // catch an edit made between the initial load and the watch
+	return w.loop(ctx, out)
+}
+
+// watchedDirs keeps the watched directories in step with where the path
+// resolves to: its own directory, and its symlink target's.
+type watchedDirs struct {
+	fsw  *fsnotify.Watcher
+	path string
+	log  *slog.Logger
+	set  map[string]bool
+}
+
+func (d *watchedDirs) sync() {
+	want := map[string]bool{filepath.Dir(d.path): true}
+	if real, err := filepath.EvalSymlinks(d.path); err == nil {
+		want[filepath.Dir(real)] = true
+	}
+	for dir := range want {
+		if !d.set[dir] {
+			if err := d.fsw.Add(dir); err != nil {
+				d.log.Warn("cannot watch directory", "dir", dir, "err", err)
+				continue
+			}
+			d.set[dir] = true
+		}
+	}
+	for dir := range d.set {
+		if !want[dir] {
+			_ = d.fsw.Remove(dir)
+			delete(d.set, dir)
+		}
+	}
+}
+
+// pump turns filesystem events into pokes.
+func (w *Watcher) pump(ctx context.Context, fsw *fsnotify.Watcher, dirs *watchedDirs) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-fsw.Events:
+			if !ok {
+				return
+			}
+			if ev.Name == "" || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			dirs.sync()
+			w.poke()
+		case err, ok := <-fsw.Errors:
+			if !ok {
+				return
+			}
+			// On overflow events were lost: a full re-read covers them.
+			w.log.Warn("file watcher error; re-reading", "err", err, "overflow", errors.Is(err, fsnotify.ErrEventOverflow))
+			dirs.sync()
+			w.poke()
+		}
+	}
+}
+
+// loop debounces pokes and forced reloads into loads.
+func (w *Watcher) loop(ctx context.Context, out chan<- *State) error {
+	poll := time.NewTicker(w.cfg.Poll)
+	defer poll.Stop()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var pending, forced bool
+	var first time.Time
+	arm := func() {
+		now := time.Now()
+		if !pending {
+			pending, first = true, now
+		}
+		fire := min(w.cfg.Debounce, first.Add(w.cfg.MaxWait).Sub(now))
+		timer.Reset(max(fire, 0))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-w.changed:
+			arm()
+		case <-poll.C:
+			arm()
+		case <-w.force:
+			forced = true
+			arm()
+		case <-timer.C:
+			if !pending {
+				continue
+			}
+			switch st, again := w.load(ctx, forced); {
+			case again:
+				arm() // still being written: wait for quiet again
+				continue
+			case st != nil:
+				select {
+				case out <- st:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			pending, forced = false, false
+		}
+	}
+}
+
+// load reads the file; again means the content moved under the read.
+func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool) {
+	data, readErr := readFile(w.cfg.Path)
+	hash := Hash(data)
+	if readErr != nil {
+		hash = "error:" + readErr.Error()
+	}
+	if hash == w.lastSeen && !forced {
+		return nil, false
+	}
+	if readErr == nil {
+		t := time.NewTimer(w.cfg.Settle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false
+		case <-t.C:
+		}
+		again, err := readFile(w.cfg.Path)
+		if err != nil || Hash(again) != hash {
+			return nil, true
+		}
+	}
+	w.lastSeen = hash
+	if readErr != nil {
+		w.report(nil, readErr)
+		return nil, false
+	}
+	st, err := Parse(w.cfg.Path, data)
+	if err != nil {
+		w.report(nil, err)
+		return nil, false
+	}
+	if st.Hash == w.lastGood && !forced {
+		// Back to the content in force (a reverted bad edit): report the
+		// recovery, nothing new to apply.
+		w.report(st, nil)
+		return nil, false
+	}
+	w.lastGood = st.Hash
+	w.report(st, nil)
+	return st, false
+}
+
+func (w *Watcher) report(st *State, err error) {
+	if w.cfg.OnLoad != nil {
+		w.cfg.OnLoad(st, err)
+	}
+}

@@ -74,6 +74,10 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(latency):
 		case <-r.Context().Done():
+			// The client hung up mid-call: recorded, so tests can prove
+			// that bindsync never cuts a call in half.
+			e.record(rec, 0, "client_gone", false)
+			return
 		}
 	}
 	if drop {

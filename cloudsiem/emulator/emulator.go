@@ -91,7 +91,7 @@ type Request struct {
 	Action  string            `json:"action"`
 	Params  map[string]string `json:"params"`
 	Status  int               `json:"status"`
-	Outcome string            `json:"outcome"` // "ok", an error Code, "count0", "dropped", "malformed"
+	Outcome string            `json:"outcome"` // "ok", an error Code, "count0", "dropped", "malformed", "client_gone"
 	Applied bool              `json:"applied"` // a mutation changed state
 }
 

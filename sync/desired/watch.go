@@ -26,6 +26,9 @@ type WatchConfig struct {
 	// backstop for filesystems where inotify is silent (default 30s).
 	Poll   time.Duration
 	Logger *slog.Logger
+	// Check, if set, is a further check of a parsed state; an error rejects
+	// the state like a parse error would.
+	Check func(st *State) error
 	// OnLoad is told about every load attempt of a changed file: a state or
 	// an error (the previous state stays in force).
 	OnLoad func(st *State, err error)
@@ -244,6 +247,9 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool)
 		return nil, false
 	}
 	st, err := Parse(w.cfg.Path, data)
+	if err == nil && w.cfg.Check != nil {
+		err = w.cfg.Check(st)
+	}
 	if err != nil {
 		w.report(nil, err)
 		return nil, false

@@ -41,6 +41,8 @@ type Config struct {
 	// the file's regionId (the data-center/RegionId pairing is inferred, not
 	// documented; see the README).
 	RegionIDParam string
+	// AfterPass, if set, is called after every pass (demo output, tests).
+	AfterPass func(Result, error)
 }
 
 // Reconciler runs passes. A Reconciler is not safe for concurrent RunOnce
@@ -56,8 +58,20 @@ type Reconciler struct {
 	backoffs *backoffs
 	failed   int // consecutive failed passes
 
-	lastStart atomic.Int64 // unix nanoseconds of the last pass start
-	listedOK  atomic.Bool  // a pass has listed the bindings successfully
+	afterPass func(Result, error)
+
+	lastStart    atomic.Int64 // unix nanoseconds of the last pass start
+	lastProgress atomic.Int64 // unix nanoseconds of the last pass start or finished change
+	listedOK     atomic.Bool  // a pass has listed the bindings successfully
+}
+
+// LastProgress returns when the loop last showed life: a pass started or a
+// change finished. A long apply at a low rate keeps it fresh.
+func (r *Reconciler) LastProgress() time.Time {
+	if n := r.lastProgress.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // LastPassStarted returns when the last pass started (zero before the first).
@@ -74,14 +88,15 @@ func (r *Reconciler) HasListed() bool { return r.listedOK.Load() }
 // New returns a Reconciler.
 func New(cfg Config) *Reconciler {
 	r := &Reconciler{
-		api:      cfg.API,
-		m:        cfg.Metrics,
-		log:      cfg.Logger,
-		opts:     cfg.Plan,
-		workers:  cfg.Concurrency,
-		dryRun:   cfg.DryRun,
-		regionID: cfg.RegionIDParam,
-		backoffs: newBackoffs(cfg.Backoff),
+		api:       cfg.API,
+		m:         cfg.Metrics,
+		log:       cfg.Logger,
+		opts:      cfg.Plan,
+		workers:   cfg.Concurrency,
+		dryRun:    cfg.DryRun,
+		regionID:  cfg.RegionIDParam,
+		backoffs:  newBackoffs(cfg.Backoff),
+		afterPass: cfg.AfterPass,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -179,10 +194,14 @@ func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error
 func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error) {
 	start := time.Now()
 	r.lastStart.Store(start.UnixNano())
+	r.lastProgress.Store(start.UnixNano())
 	r.m.LastAttempt.Set(float64(start.UnixNano()) / 1e9)
 	res, err := r.runOnce(ctx, d)
 	res.Duration = time.Since(start)
 	r.record(res, err)
+	if r.afterPass != nil {
+		r.afterPass(res, err)
+	}
 	return res, err
 }
 
@@ -230,6 +249,7 @@ func (r *Reconciler) apply(ctx context.Context, changes []plan.Change) []ChangeR
 		wg.Go(func() {
 			for i := range jobs {
 				results[i] = r.applyOne(ctx, changes[i])
+				r.lastProgress.Store(time.Now().UnixNano())
 			}
 		})
 	}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/bindsync/bindsync/sync/desired"
+	"github.com/bindsync/bindsync/sync/plan"
+	"github.com/bindsync/bindsync/sync/reconcile"
+)
+
+// cmdValidate checks a file without credentials or network.
+func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	var file string
+	fs.StringVar(&file, "file", "", "desired-state YAML file (required)")
+	fs.StringVar(&file, "f", "", "shorthand for --file")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if file == "" {
+		return errors.New("--file is required")
+	}
+	st, err := desired.Load(file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid, %d bindings in %d scopes, data center %s\n", file, len(st.Desired.Bindings), len(st.Desired.ManagedScopes()), st.RegionID)
+	return nil
+}
+
+// cmdPlan lists and plans. It needs only ListBindAccount permission.
+func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	var output string
+	fs.StringVar(&output, "output", "text", "text | json")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if output != "text" && output != "json" {
+		return errors.New("--output must be text or json")
+	}
+	// The file is checked before anything touches the network.
+	st, err := desired.Load(c.file)
+	if err != nil {
+		return err
+	}
+	e, err := newEngine(&c, st, c.logger(stderr), h.creds, nil)
+	if err != nil {
+		return err
+	}
+	p, err := e.rec.Plan(ctx, st.Desired)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprint(stdout, p.Text())
+	}
+	if !p.Empty() {
+		return errChanges
+	}
+	return nil
+}
+
+// cmdApply runs one pass.
+func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	var c common
+	c.register(fs, true)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	st, err := desired.Load(c.file)
+	if err != nil {
+		return err
+	}
+	e, err := newEngine(&c, st, c.logger(stderr), h.creds, nil)
+	if err != nil {
+		return err
+	}
+	res, err := e.rec.RunOnce(ctx, st.Desired)
+	fmt.Fprint(stdout, res.Plan.Text())
+	if err != nil {
+		fmt.Fprintf(stdout, "Apply failed: %d of %d changes failed.\n", len(res.Failures()), len(res.Changes))
+		return err
+	}
+	if res.Blocked {
+		return fmt.Errorf("the safety gate blocked the plan (%s); review it and re-run with --force", res.Plan.BlockReason)
+	}
+	verb := "applied"
+	if c.dryRun {
+		verb = "would apply (dry-run)"
+	}
+	done := reconcile.Applied
+	if c.dryRun {
+		done = reconcile.DryRun
+	}
+	fmt.Fprintf(stdout, "Apply complete: %s %d create, %d update, %d delete.\n", verb,
+		res.Count(plan.OpCreate, done), res.Count(plan.OpUpdate, done), res.Count(plan.OpDelete, done))
+	return nil
+}

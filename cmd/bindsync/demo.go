@@ -118,7 +118,6 @@ Ctrl-C stops the demo.
 	return err
 }
 
-
 type demoWorld struct {
 	seeds    []emulator.Binding
 	describe string

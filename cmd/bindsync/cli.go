@@ -241,3 +241,5 @@ func (c *common) logger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("bindsync", flag.ContinueOnError) }

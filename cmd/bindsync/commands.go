@@ -16,6 +16,7 @@ import (
 // cmdValidate checks a file without credentials or network.
 func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	var file string
 	fs.StringVar(&file, "file", "", "desired-state YAML file (required)")
 	fs.StringVar(&file, "f", "", "shorthand for --file")
@@ -36,6 +37,7 @@ func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) er
 // cmdPlan lists and plans. It needs only ListBindAccount permission.
 func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, true)
 	var output string
@@ -80,6 +82,7 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 // cmdApply runs one pass.
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, true)
 	if err := parseFlags(fs, args, getenv); err != nil {

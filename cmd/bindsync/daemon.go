@@ -55,6 +55,7 @@ func (d *daemonFlags) validate() error {
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var d daemonFlags
 	d.register(fs, true)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -123,14 +124,14 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
 	}
+	// SIGHUP is caught before anyone is told the daemon is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	log.Info("listening", "metrics", mainLn.Addr().String(), "admin", adminAddr)
 	if h.listening != nil {
 		h.listening(mainLn.Addr().String(), adminAddr)
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -29,6 +29,7 @@ var demoCredential = cloudsiem.Credential{AccessKeyID: "LTAIdemo0000000000", Acc
 // drifts from the example file: no cloud account, no network.
 func cmdDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var d daemonFlags
 	d.register(fs, false)
 	var dir string

@@ -20,6 +20,7 @@ import (
 // environment talks to it as it would to the cloud.
 func cmdEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var (
 		listen, seedFile string
 		quota            int

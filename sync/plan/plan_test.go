@@ -116,6 +116,22 @@ func TestCompute(t *testing.T) {
 			wantCounts:   Counts{Desired: 2, Observed: 2, Conflict: 1, Drifted: 1},
 		},
 		{
+			name:        "a repeated desired identity counts once",
+			desired:     []Binding{b("hcloud", "1", "a", "AK1"), b("hcloud", "1", "b", "AK1"), b("qcloud", "2", "x", "AK2"), b("qcloud", "2", "y", "AK2")},
+			observed:    []Binding{obs(10, "hcloud", "1", "old", "AK1")},
+			opts:        Options{Policy: Upsert},
+			wantChanges: []opKey{{OpUpdate, "1"}, {OpCreate, "2"}},
+			wantCounts:  Counts{Desired: 2, Observed: 1, Drifted: 1, Missing: 1},
+		},
+		{
+			name:         "an accountId shared across cloud codes is two identities",
+			desired:      []Binding{b("hcloud", "1", "a", "AK1"), b("qcloud", "1", "b", "AK2")},
+			observed:     []Binding{obs(10, "qcloud", "1", "b", "AK2"), obs(11, "hcloud", "1", "old", "AK1"), obs(12, "hcloud", "1", "again", "AK3")},
+			opts:         Options{Policy: Sync},
+			wantFindings: []string{"conflict:1"},
+			wantCounts:   Counts{Desired: 2, Observed: 3, InSync: 1, Conflict: 1},
+		},
+		{
 			name:        "scopes are separate identities",
 			desired:     []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleFor: 5}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK1"}},
 			observed:    []Binding{obs(10, "hcloud", "1", "a", "AK1")},

@@ -132,18 +132,15 @@ func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest
 	if err != nil {
 		return nil, err
 	}
-	var raw map[string]json.RawMessage
 	var resp listResponse
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, malformed(ActionListBindAccount, rid, err)
-	}
-	if _, ok := raw["Data"]; !ok {
-		return nil, malformed(ActionListBindAccount, rid, errors.New("answer has no Data"))
-	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, malformed(ActionListBindAccount, rid, err)
 	}
-	return resp.Data, nil
+	if resp.Data == nil {
+		// Absent or null: never read as "nothing is bound".
+		return nil, malformed(ActionListBindAccount, rid, errors.New("answer has no Data list"))
+	}
+	return *resp.Data, nil
 }
 
 // BindAccount creates a binding. An error matching ErrOutcomeUnknown means the

@@ -141,8 +141,8 @@ func (r DeleteBindAccountRequest) form() url.Values {
 
 // listResponse and countResponse are the success bodies.
 type listResponse struct {
-	Data      []BoundAccount `json:"Data"`
-	RequestID string         `json:"RequestId"`
+	Data      *[]BoundAccount `json:"Data"`
+	RequestID string          `json:"RequestId"`
 }
 
 type countResponse struct {

@@ -118,9 +118,15 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxLog bounds the request log so a long demo or soak cannot grow it forever.
+const maxLog = 200_000
+
 func (e *Emulator) record(rec Request, status int, outcome string, applied bool) {
 	rec.Status, rec.Outcome, rec.Applied = status, outcome, applied
 	e.mu.Lock()
+	if len(e.log) >= maxLog {
+		e.log = append(e.log[:0], e.log[len(e.log)-maxLog/2:]...)
+	}
 	e.log = append(e.log, rec)
 	e.mu.Unlock()
 }
@@ -222,12 +228,12 @@ func (e *Emulator) authenticate(r *http.Request, body []byte) *apiError {
 		return &apiError{status: http.StatusBadRequest, code: "SignatureNonceUsed", msg: "Specified signature nonce was used already."}
 	}
 	e.nonces[nonce] = now
-	if len(e.nonces) > 4096 {
-		for n, t := range e.nonces {
-			if now.Sub(t) > 2*dateWindow {
-				delete(e.nonces, n)
-			}
-		}
+	e.nonceOrder = append(e.nonceOrder, nonceSeen{nonce, now})
+	// A nonce older than twice the date window can no longer be replayed
+	// (its date would be refused): forget it, oldest first.
+	for len(e.nonceOrder) > 0 && now.Sub(e.nonceOrder[0].at) > 2*dateWindow {
+		delete(e.nonces, e.nonceOrder[0].nonce)
+		e.nonceOrder = e.nonceOrder[1:]
 	}
 	return nil
 }

@@ -82,7 +82,13 @@ type Emulator struct {
 	bindings   map[int64]*Binding
 	nextID     int64
 	nonces     map[string]time.Time
+	nonceOrder []nonceSeen
 	log        []Request
+}
+
+type nonceSeen struct {
+	nonce string
+	at    time.Time
 }
 
 // Request is one API request as the emulator saw it.

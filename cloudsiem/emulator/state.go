@@ -1,9 +1,11 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -119,11 +121,7 @@ func (e *Emulator) sorted() []*Binding {
 		out = append(out, b)
 	}
 	// BindIds are unique and increase with creation: a stable, cheap order.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].BindID < out[j-1].BindID; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	slices.SortFunc(out, func(a, b *Binding) int { return cmp.Compare(a.BindID, b.BindID) })
 	return out
 }
 

@@ -21,7 +21,7 @@ import (
 
 // MaxResponseBytes bounds how much of an answer is read; a larger answer is a
 // server error, never an out-of-memory.
-const MaxResponseBytes = 8 << 20
+const MaxResponseBytes = 32 << 20
 
 // Limiter paces attempts. It is waited on before every attempt, retries
 // included, because retries spend the same quota.
@@ -128,17 +128,13 @@ func (c *Client) Endpoint() string { return c.endpoint.String() }
 
 // ListBindAccount returns every binding of one cloud code in the given view.
 func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest) ([]BoundAccount, error) {
-	body, rid, err := c.call(ctx, ActionListBindAccount, req.form(), "")
-	if err != nil {
-		return nil, err
-	}
 	var resp listResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, malformed(ActionListBindAccount, rid, err)
+	if err := c.call(ctx, ActionListBindAccount, req.form(), "", &resp); err != nil {
+		return nil, err
 	}
 	if resp.Data == nil {
 		// Absent or null: never read as "nothing is bound".
-		return nil, malformed(ActionListBindAccount, rid, errors.New("answer has no Data list"))
+		return nil, malformed(ActionListBindAccount, resp.RequestID, errors.New("answer has no Data list"))
 	}
 	return *resp.Data, nil
 }
@@ -160,24 +156,20 @@ func (c *Client) DeleteBindAccount(ctx context.Context, req DeleteBindAccountReq
 }
 
 func (c *Client) callCount(ctx context.Context, action string, form url.Values, accessID string) error {
-	body, rid, err := c.call(ctx, action, form, accessID)
-	if err != nil {
+	var resp countResponse
+	if err := c.call(ctx, action, form, accessID, &resp); err != nil {
 		return err
 	}
-	var resp countResponse
-	if err := json.Unmarshal(body, &resp); err != nil || resp.Data == nil || resp.Data.Count == nil {
-		if err == nil {
-			err = errors.New("answer has no Data.Count")
-		}
-		me := malformed(action, rid, err)
+	if resp.Data == nil || resp.Data.Count == nil {
+		me := malformed(action, resp.RequestID, errors.New("answer has no Data.Count"))
 		if action == ActionBindAccount {
 			// The service answered 200 but we cannot tell what it did.
-			me.Err = errors.Join(ErrOutcomeUnknown, err)
+			me.Err = errors.Join(ErrOutcomeUnknown, me.Err)
 		}
 		return me
 	}
 	if *resp.Data.Count <= 0 {
-		return &APIError{Action: action, Class: ClassClient, HTTPStatus: http.StatusOK, RequestID: rid,
+		return &APIError{Action: action, Class: ClassClient, HTTPStatus: http.StatusOK, RequestID: resp.RequestID,
 			Message: fmt.Sprintf("Count=%d", *resp.Data.Count), Err: ErrNotApplied, Attempts: 1}
 	}
 	return nil
@@ -188,28 +180,28 @@ func malformed(action, rid string, err error) *APIError {
 		Message: "malformed answer", Err: err, Attempts: 1}
 }
 
-// call runs the attempt loop and returns the body of the first 200 answer.
-func (c *Client) call(ctx context.Context, action string, form url.Values, accessID string) ([]byte, string, error) {
+// call runs the attempt loop; the first good 200 answer is decoded into out.
+func (c *Client) call(ctx context.Context, action string, form url.Values, accessID string, out answer) error {
 	body := []byte(form.Encode())
 	start := c.now()
 	var last *APIError
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, "", cancelled(ctx, action, err, last)
+				return cancelled(ctx, action, err, last)
 			}
 		}
 		cred, err := c.creds.Credential(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, "", cancelled(ctx, action, ctx.Err(), last)
+				return cancelled(ctx, action, ctx.Err(), last)
 			}
 			// A credential that cannot be had is an auth failure; the chain
 			// has its own timeouts and retrying here would only hammer STS.
-			return nil, "", &APIError{Action: action, Class: ClassAuth, Message: "no credentials", Err: err, Attempts: attempt}
+			return &APIError{Action: action, Class: ClassAuth, Message: "no credentials", Err: err, Attempts: attempt}
 		}
 		t0 := c.now()
-		respBody, rid, aerr := c.attempt(ctx, action, body, cred)
+		aerr := c.attempt(ctx, action, body, cred, out)
 		if c.observe != nil {
 			a := Attempt{Action: action, Duration: c.now().Sub(t0)}
 			if aerr != nil {
@@ -218,30 +210,32 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 			c.observe(a)
 		}
 		if aerr == nil {
-			return respBody, rid, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, "", cancelled(ctx, action, ctx.Err(), aerr)
+			return cancelled(ctx, action, ctx.Err(), aerr)
 		}
 		aerr.Attempts = attempt
 		aerr.Message = maskIn(aerr.Message, accessID)
 		last = aerr
-		if !aerr.Class.Retryable() || attempt >= c.retry.MaxAttempts {
-			return nil, "", aerr
-		}
-		if action == ActionBindAccount && aerr.Class == ClassNetwork && !notSent(aerr.Err) {
+		if action == ActionBindAccount && outcomeUnknown(aerr) {
+			// It may have been bound: resending could fail "already bound"
+			// or worse. The caller lists again first.
 			aerr.Err = errors.Join(ErrOutcomeUnknown, aerr.Err)
-			return nil, "", aerr
+			return aerr
+		}
+		if !aerr.Class.Retryable() || attempt >= c.retry.MaxAttempts {
+			return aerr
 		}
 		delay := c.retry.Backoff(attempt, aerr.RetryAfter, rand.Float64())
 		if c.now().Sub(start)+delay > c.retry.MaxElapsed {
-			return nil, "", aerr
+			return aerr
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, "", cancelled(ctx, action, ctx.Err(), aerr)
+			return cancelled(ctx, action, ctx.Err(), aerr)
 		case <-t.C:
 		}
 	}
@@ -257,15 +251,16 @@ func cancelled(ctx context.Context, action string, err error, last *APIError) er
 	return fmt.Errorf("%s: %w", action, err)
 }
 
-// attempt sends one signed request and classifies the answer.
-func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential) ([]byte, string, *APIError) {
+// attempt sends one signed request, classifies the answer and, for a good
+// 200, decodes it into out (once: list answers can be megabytes).
+func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential, out answer) *APIError {
 	// An attempt that is on the wire is not cut off when ctx is cancelled (on
 	// shutdown): a mutation cut in half leaves its outcome unknown. The HTTP
 	// client's timeout bounds it instead; every wait before and between
 	// attempts still ends at once with ctx.
 	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
 	if err != nil {
-		return nil, "", &APIError{Action: action, Class: ClassClient, Message: "build request", Err: err}
+		return &APIError{Action: action, Class: ClassClient, Message: "build request", Err: err}
 	}
 	headers := map[string]string{
 		"host":                  req.URL.Host,
@@ -292,21 +287,42 @@ func (c *Client) attempt(ctx context.Context, action string, body []byte, cred C
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, "", &APIError{Action: action, Class: ClassNetwork, Err: scrubURL(err)}
+		return &APIError{Action: action, Class: ClassNetwork, Err: scrubURL(err)}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	defer func() {
+		// Drain a little so the connection can be reused, then close.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+	}()
+	retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("x-acs-retry-after"))
+	answerBody := &countingReader{r: io.LimitReader(resp.Body, MaxResponseBytes+1)}
+	if resp.StatusCode == http.StatusOK && !hasRetryAfter {
+		// Decode straight from the stream: a list answer can be megabytes,
+		// and buffering it first doubles the daemon's peak memory.
+		if err := json.NewDecoder(answerBody).Decode(out); err != nil {
+			switch {
+			case answerBody.n > MaxResponseBytes:
+				return &APIError{Action: action, Class: ClassServer, HTTPStatus: http.StatusOK, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
+			case isTransportError(err):
+				return &APIError{Action: action, Class: ClassNetwork, HTTPStatus: http.StatusOK, Message: "reading answer", Err: scrubURL(err)}
+			}
+			return &APIError{Action: action, Class: ClassServer, HTTPStatus: http.StatusOK, Message: "malformed answer", Err: err}
+		}
+		env := out.env()
+		if env.Code == "" {
+			return nil
+		}
+		return &APIError{Action: action, Class: classify(http.StatusOK, env.Code, false), HTTPStatus: http.StatusOK,
+			Code: env.Code, Message: truncate(env.Message, 512), RequestID: env.RequestID, Recommend: env.Recommend}
+	}
+	data, err := io.ReadAll(answerBody)
 	if err != nil {
-		return nil, "", &APIError{Action: action, Class: ClassNetwork, HTTPStatus: resp.StatusCode, Message: "reading answer", Err: scrubURL(err)}
+		return &APIError{Action: action, Class: ClassNetwork, HTTPStatus: resp.StatusCode, Message: "reading answer", Err: scrubURL(err)}
 	}
 	if len(data) > MaxResponseBytes {
-		return nil, "", &APIError{Action: action, Class: ClassServer, HTTPStatus: resp.StatusCode, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
+		return &APIError{Action: action, Class: ClassServer, HTTPStatus: resp.StatusCode, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
 	}
-	retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("x-acs-retry-after"))
 	eb, isJSON := decodeErrorBody(data)
-	if resp.StatusCode == http.StatusOK && (eb.Code == "" || !isJSON) && !hasRetryAfter {
-		return data, eb.RequestID, nil
-	}
 	ae := &APIError{
 		Action:     action,
 		HTTPStatus: resp.StatusCode,
@@ -323,7 +339,43 @@ func (c *Client) attempt(ctx context.Context, action string, body []byte, cred C
 	if eb.AccessDenied {
 		ae.Class = ClassAuth
 	}
-	return nil, ae.RequestID, ae
+	return ae
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// isTransportError tells a connection failure while reading a body from a
+// JSON syntax or type error.
+func isTransportError(err error) bool {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return false
+	}
+	return true
+}
+
+// outcomeUnknown reports whether a failed attempt may nevertheless have been
+// applied: the request may have reached the service but no usable answer came
+// back (a transport error after dialing, or a garbled 200).
+func outcomeUnknown(e *APIError) bool {
+	switch {
+	case e.Class == ClassNetwork:
+		return !notSent(e.Err)
+	case e.HTTPStatus == http.StatusOK && e.Class == ClassServer:
+		return true
+	}
+	return false
 }
 
 type errorBody struct {

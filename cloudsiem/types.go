@@ -139,17 +139,33 @@ func (r DeleteBindAccountRequest) form() url.Values {
 	return f
 }
 
+// envelope is what every answer may carry besides its data. A 200 answer
+// with a Code is an error (some gateways answer errors with 200).
+// encoding/json matches keys case-insensitively, so "code" and "requestId"
+// (as some gateways write them) are read too.
+type envelope struct {
+	Code      string `json:"Code"`
+	Message   string `json:"Message"`
+	RequestID string `json:"RequestId"`
+	Recommend string `json:"Recommend"`
+}
+
+func (e *envelope) env() *envelope { return e }
+
+// answer is a success body type: it embeds envelope.
+type answer interface{ env() *envelope }
+
 // listResponse and countResponse are the success bodies.
 type listResponse struct {
-	Data      *[]BoundAccount `json:"Data"`
-	RequestID string          `json:"RequestId"`
+	envelope
+	Data *[]BoundAccount `json:"Data"`
 }
 
 type countResponse struct {
+	envelope
 	Data *struct {
 		Count *int64 `json:"Count"`
 	} `json:"Data"`
-	RequestID string `json:"RequestId"`
 }
 
 // MaskAccessID shows only the first and last four characters of an AccessKey

@@ -34,7 +34,7 @@ func setCredentials(t *testing.T) {
 	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
 }
 
-func startEmulator(t *testing.T, cfg emulator.Config) (*emulator.Emulator, string) {
+func startEmulator(t testing.TB, cfg emulator.Config) (*emulator.Emulator, string) {
 	t.Helper()
 	cfg.Credentials = []cloudsiem.Credential{testCred}
 	emu := emulator.New(cfg)
@@ -51,7 +51,7 @@ func file(bindings ...string) string {
 	return "version: 1\nregionId: cn-hangzhou\nbindings:\n" + strings.Join(bindings, "")
 }
 
-func writeFile(t *testing.T, path, data string) {
+func writeFile(t testing.TB, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 // eventually polls cond until it holds or 10s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -285,7 +285,7 @@ func (d *daemon) stop(t *testing.T) int {
 	}
 }
 
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+func scrape(t testing.TB, addr string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -300,7 +300,7 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	return families
 }
 
-func gauge(t *testing.T, addr, name string) float64 {
+func gauge(t testing.TB, addr, name string) float64 {
 	t.Helper()
 	mf := scrape(t, addr)[name]
 	if mf == nil || len(mf.Metric) == 0 {

@@ -21,9 +21,9 @@ import (
 // ≤ 5% of calls.
 func BenchmarkConverge500(b *testing.B) {
 	for _, tt := range []struct {
-		qps           float64
-		targetRatio   float64
-		maxThrottled  float64
+		qps          float64
+		targetRatio  float64
+		maxThrottled float64
 	}{
 		{qps: 100, targetRatio: 1.05, maxThrottled: 0},
 		{qps: 200, targetRatio: 1.3, maxThrottled: 0.05},
@@ -85,4 +85,31 @@ func convergeOnce(b *testing.B, qps float64) (elapsed time.Duration, throttled, 
 		}
 	}
 	return elapsed, throttled, calls
+}
+
+// BenchmarkPass10k is one in-sync pass over 10,000 bindings with the real
+// client against an emulator over loopback in the same process (so the
+// emulator's own encoding is included): the figure to profile when the
+// daemon's resync cost grows.
+func BenchmarkPass10k(b *testing.B) {
+	emu := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{cred}})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	var d plan.Desired
+	for i := range 10000 {
+		code := []string{"hcloud", "qcloud"}[i%2]
+		a, ak := fmt.Sprintf("%012d", i), fmt.Sprintf("AKEXAMPLE%09d", i)
+		emu.Seed(seed(code, a, "account-"+a, ak))
+		d.Bindings = append(d.Bindings, want(code, a, "account-"+a, ak))
+	}
+	c, err := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(cred)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := New(Config{API: c, Metrics: metrics.New(prometheus.NewRegistry())})
+	for b.Loop() {
+		if _, err := r.RunOnce(context.Background(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

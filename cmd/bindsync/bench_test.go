@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+)
+
+// BenchmarkEditToFirstCall measures, on the real binary with default flags,
+// the time from writing the desired-state file to the first mutating request
+// reaching the emulator. Target: p50 ≤ 300 ms.
+//
+// Edits are a second apart: each costs three requests (two lists, one
+// modify) and the default limiter (5 qps, burst 5) must have refilled, as it
+// has for edits made by people. Back to back, the limiter paces the passes
+// and the figure measures --qps instead.
+func BenchmarkEditToFirstCall(b *testing.B) {
+	const edits = 21
+	emu, url := startEmulator(b, emulator.Config{})
+	emu.Seed(seed("hcloud", "1", "v0", "HPUA0000000001"))
+	path := filepath.Join(b.TempDir(), "desired.yaml")
+	writeFile(b, path, file(binding("hcloud", "1", "v0", "HPUA0000000001")))
+	startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+	eventually(b, "first pass", func() bool { return len(emu.Requests()) >= 2 })
+
+	for range b.N {
+		var lat []time.Duration
+		for i := 1; i <= edits; i++ {
+			before := len(emu.Requests())
+			name := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
+			written := time.Now()
+			writeFile(b, path, file(binding("hcloud", "1", name, "HPUA0000000001")))
+			var arrived time.Time
+			eventually(b, "the modify", func() bool {
+				for _, r := range emu.Requests()[before:] {
+					if r.Action == cloudsiem.ActionModifyBindAccount {
+						arrived = r.Time
+						return true
+					}
+				}
+				return false
+			})
+			lat = append(lat, arrived.Sub(written))
+			time.Sleep(time.Second) // spacing between edits (see above), not a wait for an event
+		}
+		slices.Sort(lat)
+		p50, p90 := lat[len(lat)/2], lat[len(lat)*9/10]
+		b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(p90.Milliseconds()), "p90-ms")
+		b.ReportMetric(float64(p50)/float64(300*time.Millisecond), "p50-ratio-to-300ms")
+	}
+}
+
+// tenThousand seeds an emulator with 10,000 bindings and writes the same
+// bindings as the desired state: everything in sync.
+func tenThousand(b *testing.B) (*emulator.Emulator, string, string) {
+	emu, url := startEmulator(b, emulator.Config{})
+	var sb strings.Builder
+	sb.WriteString("version: 1\nregionId: cn-hangzhou\nbindings:\n")
+	for i := range 10_000 {
+		code := []string{"hcloud", "qcloud"}[i%2]
+		account, ak := fmt.Sprintf("%012d", i), fmt.Sprintf("AKEXAMPLE%09d", i)
+		emu.Seed(seed(code, account, "account-"+account, ak))
+		sb.WriteString(binding(code, account, "account-"+account, ak))
+	}
+	path := filepath.Join(b.TempDir(), "desired.yaml")
+	writeFile(b, path, sb.String())
+	return emu, url, path
+}
+
+// procStat reads utime+stime (CPU) and VmRSS of pid.
+func procStat(b *testing.B, pid int) (cpu time.Duration, rssBytes int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	cpu = time.Duration(utime+stime) * time.Second / hz
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			rssBytes = kb * 1024
+		}
+	}
+	return cpu, rssBytes
+}
+
+// passesLogged counts finished passes from the daemon's JSON log, which the
+// benchmark reads in its own process: scraping /metrics during a measurement
+// window would charge the scrapes to the daemon's CPU.
+func passesLogged(p *process) int {
+	s := p.stderr.String()
+	return strings.Count(s, `"msg":"reconcile pass done"`) + strings.Count(s, `"msg":"reconcile pass failed"`)
+}
+
+// BenchmarkIdleDaemon10k: the real binary holding 10,000 in-sync bindings,
+// between resyncs. Targets: RSS ≤ 40 MB, CPU ≤ 1%.
+func BenchmarkIdleDaemon10k(b *testing.B) {
+	_, url, path := tenThousand(b)
+	p := startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json", "--resync-interval", "10m")
+	eventually(b, "first pass", func() bool { return passesLogged(p) >= 1 })
+	const idle = 10 * time.Second
+	for range b.N {
+		cpu0, _ := procStat(b, p.cmd.Process.Pid)
+		time.Sleep(idle) // the measurement window itself
+		cpu1, rss := procStat(b, p.cmd.Process.Pid)
+		share := float64(cpu1-cpu0) / float64(idle)
+		b.ReportMetric(float64(rss)/(1<<20), "RSS-MB")
+		b.ReportMetric(float64(rss)/(40<<20), "RSS-ratio-to-40MB")
+		b.ReportMetric(100*share, "CPU-%")
+		b.ReportMetric(share/0.01, "CPU-ratio-to-1%")
+	}
+}
+
+// BenchmarkResync10k: CPU the real binary spends on one resync (the timer's
+// re-list and plan, as every --resync-interval) of 10,000 in-sync bindings:
+// two list calls answered by an emulator in another process, the plan, the
+// metrics. Target: ≤ 100 ms of CPU. Idle CPU between passes is included (it
+// rounds to 0).
+func BenchmarkResync10k(b *testing.B) {
+	_, url, path := tenThousand(b)
+	p := startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json", "--resync-interval", "1s")
+	eventually(b, "first pass", func() bool { return passesLogged(p) >= 2 })
+	const passes = 5 // ~1 s apart: within eventually's 10 s deadline
+	var total time.Duration
+	for range b.N {
+		start := passesLogged(p)
+		cpu0, _ := procStat(b, p.cmd.Process.Pid)
+		eventually(b, "five resyncs", func() bool { return passesLogged(p) >= start+passes })
+		cpu1, _ := procStat(b, p.cmd.Process.Pid)
+		total += cpu1 - cpu0
+	}
+	per := total / time.Duration(b.N*passes)
+	b.ReportMetric(float64(per.Milliseconds()), "CPU-ms/resync")
+	b.ReportMetric(float64(per)/float64(100*time.Millisecond), "ratio-to-100ms")
+}

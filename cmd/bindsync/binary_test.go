@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+)
+
+// The real binary, built once per test run.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func bindsyncBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "bindsync-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "bindsync")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// process is a running bindsync binary.
+type process struct {
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	stdout  *syncBuffer
+	metrics string
+	admin   string
+	exited  chan struct{}
+	err     error
+}
+
+var listeningLine = regexp.MustCompile(`"msg":"listening","metrics":"([^"]+)","admin":"([^"]*)"`)
+
+// startBinary runs the binary with the test credentials and JSON logs, and
+// waits until it listens.
+func startBinary(t testing.TB, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{stderr: &syncBuffer{}, stdout: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(bindsyncBinary(t), args...)
+	p.cmd.Env = append([]string{
+		"ALIBABA_CLOUD_ACCESS_KEY_ID=" + testCred.AccessKeyID,
+		"ALIBABA_CLOUD_ACCESS_KEY_SECRET=" + testCred.AccessKeySecret,
+		"ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
+		"ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true",
+		"HOME=" + t.TempDir(),
+		"PATH=" + os.Getenv("PATH"),
+	}, env...)
+	pr, pw := io.Pipe()
+	p.cmd.Stderr = io.MultiWriter(p.stderr, pw)
+	p.cmd.Stdout = p.stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		pw.Close()
+		close(p.exited)
+	}()
+	found := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if m := listeningLine.FindStringSubmatch(sc.Text()); m != nil {
+				found <- [2]string{m[1], m[2]}
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-found:
+		p.metrics, p.admin = a[0], a[1]
+	case <-p.exited:
+		t.Fatalf("bindsync exited before listening: %v\n%s", p.err, p.stderr)
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatalf("bindsync not listening after 20s\n%s", p.stderr)
+	}
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// wait returns the exit code, failing after timeout.
+func (p *process) wait(t testing.TB, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		t.Fatalf("bindsync did not exit within %s\n%s", timeout, p.stderr)
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode()
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	return 0
+}
+
+func TestSIGTERMDuringApplyExitsCleanly(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{Faults: emulator.Faults{Latency: 400 * time.Millisecond}})
+	var lines []string
+	for i := range 20 {
+		ak := fmt.Sprintf("HPUA%010d", i)
+		emu.Seed(seed("hcloud", fmt.Sprint(i), "old", ak))
+		lines = append(lines, binding("hcloud", fmt.Sprint(i), "new", ak))
+	}
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, file(lines...))
+	p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--qps", "100", "--burst", "10", "--concurrency", "4",
+		"--max-change-ratio", "1", "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+
+	// Wait until calls are in flight: some modifies have completed.
+	eventually(t, "modifies under way", func() bool { return emu.Counts()["ModifyBindAccount"]["ok"] >= 4 })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+	counts := emu.Counts()["ModifyBindAccount"]
+	if counts["client_gone"] != 0 {
+		t.Errorf("%d calls were cut in half by the shutdown", counts["client_gone"])
+	}
+	if done := counts["ok"]; done >= 20 {
+		t.Errorf("all %d changes ran: SIGTERM did not stop new changes from starting", done)
+	}
+	// Every call the server answered was one the daemon waited for.
+	if !strings.Contains(p.stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop logged:\n%s", p.stderr)
+	}
+	applied := strings.Count(p.stderr.String(), `"msg":"change applied"`)
+	if applied != counts["ok"] {
+		t.Errorf("the server applied %d, the daemon logged %d: an answer was lost", counts["ok"], applied)
+	}
+}

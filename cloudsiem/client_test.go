@@ -390,3 +390,33 @@ func TestObserveHook(t *testing.T) {
 		t.Errorf("observed %+v", got)
 	}
 }
+
+// TestChainCredentials reads the key pair through credentials-go's default
+// chain from the environment; the metadata service is disabled so nothing
+// outside the process is probed.
+func TestChainCredentials(t *testing.T) {
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIchain00000001")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "chain-secret")
+	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "chain-token")
+	chain, err := cloudsiem.NewChainCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 { // concurrent callers are serialised inside
+		wg.Go(func() {
+			got, err := chain.Credential(t.Context())
+			if err != nil || got.AccessKeyID != "LTAIchain00000001" || got.AccessKeySecret != "chain-secret" || got.SecurityToken != "chain-token" {
+				t.Errorf("Credential() = %v, %v", got, err)
+			}
+		})
+	}
+	wg.Wait()
+	emu := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{{AccessKeyID: "LTAIchain00000001", AccessKeySecret: "chain-secret", SecurityToken: "chain-token"}}})
+	c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: "http://127.0.0.1:1", Credentials: chain, HTTPClient: &http.Client{Transport: emu.Transport()}})
+	if _, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"}); err != nil {
+		t.Errorf("STS credentials from the chain: %v", err)
+	}
+}

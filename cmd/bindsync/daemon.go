@@ -228,20 +228,7 @@ func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 func mainMux(e *engine, d *daemonFlags, started time.Time) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{Registry: e.reg}))
-	// Alive while the loop makes progress: a pass started or a change
-	// finished within three resync intervals (a long apply keeps it fresh).
-	stale := 3*d.resync + time.Minute
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		last := e.rec.LastProgress()
-		if last.IsZero() {
-			last = started
-		}
-		if age := time.Since(last); age > stale {
-			http.Error(w, fmt.Sprintf("no reconcile progress for %s", age.Round(time.Second)), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", healthz(e.rec.LastProgress, started, 3*d.resync+time.Minute))
 	// Ready once the file loaded (start-up) and a pass listed the bindings.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !e.rec.HasListed() {
@@ -254,6 +241,23 @@ func mainMux(e *engine, d *daemonFlags, started time.Time) *http.ServeMux {
 		fmt.Fprintf(w, "bindsync %s\n/metrics /healthz /readyz\n", version)
 	})
 	return mux
+}
+
+// healthz is alive while the loop makes progress: a pass started or a change
+// finished within stale (a long apply keeps it fresh). Before the first pass
+// the process start counts as progress.
+func healthz(lastProgress func() time.Time, started time.Time, stale time.Duration) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		last := lastProgress()
+		if last.IsZero() {
+			last = started
+		}
+		if age := time.Since(last); age > stale {
+			http.Error(w, fmt.Sprintf("no reconcile progress for %s", age.Round(time.Second)), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}
 }
 
 // adminMux serves the endpoints that change behaviour, on their own address.

@@ -423,3 +423,12 @@ func TestDaemonConfigMapSwap(t *testing.T) {
 	must(os.RemoveAll(filepath.Join(dir, "..2026_01")))
 	eventually(t, "v2 after the ..data swap", func() bool { return names(emu)["hcloud/1"] == "v2" })
 }
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

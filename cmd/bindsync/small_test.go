@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+)
+
+func TestHealthz(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name     string
+		progress time.Time
+		started  time.Time
+		want     int
+	}{
+		{name: "recent pass", progress: now.Add(-time.Minute), started: now.Add(-time.Hour), want: 200},
+		{name: "stuck loop", progress: now.Add(-20 * time.Minute), started: now.Add(-time.Hour), want: 503},
+		{name: "starting, no pass yet", started: now.Add(-time.Minute), want: 200},
+		{name: "never got going", started: now.Add(-20 * time.Minute), want: 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			healthz(func() time.Time { return tt.progress }, tt.started, 16*time.Minute)(w, httptest.NewRequest("GET", "/healthz", nil))
+			if w.Code != tt.want {
+				t.Errorf("status %d, want %d (%s)", w.Code, tt.want, w.Body)
+			}
+		})
+	}
+}
+
+func TestEmulatorCommand(t *testing.T) {
+	setCredentials(t)
+	seedFile := filepath.Join(t.TempDir(), "seed.yaml")
+	writeFile(t, seedFile, file(binding("hcloud", "1", "seeded", "HPUA0000000001")))
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"bindsync", "emulator", "--listen", "127.0.0.1:0", "--seed", seedFile}, func(k string) string {
+			return map[string]string{"ALIBABA_CLOUD_ACCESS_KEY_ID": testCred.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": testCred.AccessKeySecret}[k]
+		}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`listening on (http://[0-9.:]+)`).FindStringSubmatch(line)
+	if m == nil || strings.Contains(line, testCred.AccessKeyID) {
+		t.Fatalf("first line %q: want the address, and the key masked", line)
+	}
+	c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: m[1], Credentials: cloudsiem.StaticCredentials(testCred)})
+	got, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"})
+	if err != nil || len(got) != 1 || got[0].AccountName != "seeded" || got[0].BindID == 0 {
+		t.Fatalf("list from the standalone emulator: %+v, %v", got, err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	// Without a key pair to accept it refuses to start.
+	var errOut strings.Builder
+	noEnv := func(string) string { return "" }
+	if code := run(t.Context(), []string{"bindsync", "emulator", "--listen", "127.0.0.1:0"}, noEnv, io.Discard, &errOut); code != 1 || !strings.Contains(errOut.String(), "ALIBABA_CLOUD_ACCESS_KEY_ID") {
+		t.Errorf("no credentials: exit %d, %s", code, errOut.String())
+	}
+}
+
+func TestDemoConverges(t *testing.T) {
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	dir := t.TempDir()
+	go func() {
+		done <- run(ctx, []string{"bindsync", "demo", "--dir", dir, "--listen-address", "127.0.0.1:0", "--admin-address", ""}, func(string) string { return "" }, out, io.Discard)
+	}()
+	eventually(t, "the demo converges", func() bool { return strings.Contains(out.String(), "converged with the file.") })
+	m := regexp.MustCompile(`metrics\s+(http://\S+/metrics)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no metrics URL in:\n%s", out)
+	}
+	resp, err := http.Get(m[1])
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", m[1], resp, err)
+	}
+	resp.Body.Close()
+	for _, want := range []string{"update hcloud/0123456789 [cn-hangzhou]: applied", "update hcloud/0123456790 [cn-hangzhou]: applied", "pass ok: 2 changed, 2 in sync, 1 reported"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// The demo's working file is live: edit it and the demo converges again.
+	path := filepath.Join(dir, "desired-state.yaml")
+	data := strings.Replace(string(mustRead(t, path)), "accountName: tencent-logs", "accountName: tencent-logs-renamed", 1)
+	writeFile(t, path, data)
+	eventually(t, "the edit applied", func() bool {
+		return strings.Contains(out.String(), "update qcloud/100012345678 [cn-hangzhou]: applied")
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("demo exit %d", code)
+	}
+}

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+)
+
+const deployDir = "../../deploy"
+
+// queriesIn returns every PromQL expression in the shipped rules and dashboard.
+func queriesIn(t *testing.T) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "prometheus/alerts.yaml")), &rules); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			out["alerts.yaml "+r.Alert] = append(out["alerts.yaml "+r.Alert], r.Expr)
+		}
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Query any `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal(mustRead(t, filepath.Join(deployDir, "grafana/bindsync-dashboard.json")), &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			out["dashboard "+p.Title] = append(out["dashboard "+p.Title], tg.Expr)
+		}
+	}
+	for _, v := range dash.Templating.List {
+		if q, ok := v.Query.(string); ok && strings.Contains(q, "(") {
+			out["dashboard variables"] = append(out["dashboard variables"], q)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(deployDir, "grafana/alerting/*.yaml")); len(files) > 0 {
+		for _, f := range files {
+			for _, m := range regexp.MustCompile(`(?m)expr: (.+)$`).FindAllStringSubmatch(string(mustRead(t, f)), -1) {
+				out[filepath.Base(f)] = append(out[filepath.Base(f)], m[1])
+			}
+		}
+	}
+	return out
+}
+
+var metricName = regexp.MustCompile(`\b((?:bindsync|process|go)_[a-z0-9_]+|up)\b`)
+
+// TestShippedQueriesUseExportedMetrics fails when a rule or a panel names a
+// metric the daemon does not export: a renamed metric must break CI, not
+// silently mute an alert.
+func TestShippedQueriesUseExportedMetrics(t *testing.T) {
+	setCredentials(t)
+	emu, url := startEmulator(t, emulator.Config{})
+	emu.Seed(seed("hcloud", "1", "a", "HPUA0000000001"))
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, file(binding("hcloud", "1", "a", "HPUA0000000001")))
+	d := startDaemon(t, "-f", path, "--endpoint", url)
+	eventually(t, "a pass", func() bool { return gauge(t, d.metrics, "bindsync_last_reconcile_success_timestamp_seconds") > 0 })
+	exported := map[string]bool{"up": true} // set by Prometheus itself
+	for name, mf := range scrape(t, d.metrics) {
+		exported[name] = true
+		if mf.GetType().String() == "HISTOGRAM" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				exported[name+s] = true
+			}
+		}
+	}
+	queries := queriesIn(t)
+	if len(queries) < 20 {
+		t.Fatalf("found only %d places with queries; the parser is broken", len(queries))
+	}
+	used := 0
+	for where, exprs := range queries {
+		for _, e := range exprs {
+			for _, m := range metricName.FindAllString(e, -1) {
+				used++
+				if !exported[m] {
+					t.Errorf("%s uses %s, which the daemon does not export", where, m)
+				}
+			}
+		}
+	}
+	if used < 30 {
+		t.Errorf("only %d metric references found", used)
+	}
+}
+
+// TestPrometheusRuleMatchesAlerts keeps the Kubernetes PrometheusRule identical
+// to the promtool-tested rules file.
+func TestPrometheusRuleMatchesAlerts(t *testing.T) {
+	var alerts, rule map[string]any
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "prometheus/alerts.yaml")), &alerts); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "kubernetes/base/prometheusrule.yaml")), &rule); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(alerts["groups"], rule["spec"].(map[string]any)["groups"]); diff != "" {
+		t.Errorf("prometheusrule.yaml differs from alerts.yaml; run python3 deploy/gen-prometheusrule.py (-alerts +rule):\n%s", diff)
+	}
+}
+
+func TestKubernetesBaseDesiredStateIsTheExample(t *testing.T) {
+	if diff := cmp.Diff(string(mustRead(t, "../../desired-state.example.yaml")), string(mustRead(t, filepath.Join(deployDir, "kubernetes/base/desired-state.yaml")))); diff != "" {
+		t.Errorf("deploy/kubernetes/base/desired-state.yaml differs from desired-state.example.yaml:\n%s", diff)
+	}
+	for _, f := range []string{"kubernetes/base/desired-state.yaml", "kubernetes/overlays/second-account/desired-state.yaml"} {
+		if code, _, errOut := runCLI(t, "validate", "-f", filepath.Join(deployDir, f)); code != 0 {
+			t.Errorf("%s: %s", f, errOut)
+		}
+	}
+}
+
+// TestDeploymentProperties checks the properties the issue asks of the base
+// Deployment, on the file as written.
+func TestDeploymentProperties(t *testing.T) {
+	var dep struct {
+		Spec struct {
+			Replicas int `yaml:"replicas"`
+			Strategy struct {
+				Type string `yaml:"type"`
+			} `yaml:"strategy"`
+			Template struct {
+				Spec struct {
+					ServiceAccountName            string `yaml:"serviceAccountName"`
+					TerminationGracePeriodSeconds int    `yaml:"terminationGracePeriodSeconds"`
+					SecurityContext               struct {
+						RunAsNonRoot bool `yaml:"runAsNonRoot"`
+					} `yaml:"securityContext"`
+					Containers []struct {
+						Args      []string `yaml:"args"`
+						Env       []struct{ Name, Value string }
+						Resources struct {
+							Requests map[string]string `yaml:"requests"`
+							Limits   map[string]string `yaml:"limits"`
+						} `yaml:"resources"`
+						LivenessProbe  *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"livenessProbe"`
+						ReadinessProbe *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"readinessProbe"`
+						SecurityContext struct {
+							AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+							ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
+						} `yaml:"securityContext"`
+						VolumeMounts []map[string]any `yaml:"volumeMounts"`
+					} `yaml:"containers"`
+					Volumes []struct {
+						ConfigMap *struct{ Name string } `yaml:"configMap"`
+					} `yaml:"volumes"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "kubernetes/base/deployment.yaml")), &dep); err != nil {
+		t.Fatal(err)
+	}
+	s := dep.Spec
+	c := s.Template.Spec.Containers[0]
+	checks := map[string]bool{
+		"one replica":                      s.Replicas == 1,
+		"Recreate strategy":                s.Strategy.Type == "Recreate",
+		"non-root":                         s.Template.Spec.SecurityContext.RunAsNonRoot,
+		"read-only root filesystem":        c.SecurityContext.ReadOnlyRootFilesystem,
+		"no privilege escalation":          c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation,
+		"requests and limits":              len(c.Resources.Requests) > 0 && len(c.Resources.Limits) > 0,
+		"liveness on /healthz":             c.LivenessProbe != nil && c.LivenessProbe.HTTPGet.Path == "/healthz",
+		"readiness on /readyz":             c.ReadinessProbe != nil && c.ReadinessProbe.HTTPGet.Path == "/readyz",
+		"grace above the shutdown timeout": s.Template.Spec.TerminationGracePeriodSeconds > 25,
+		"service account":                  s.Template.Spec.ServiceAccountName == "bindsync",
+		"ConfigMap volume":                 len(s.Template.Spec.Volumes) == 1 && s.Template.Spec.Volumes[0].ConfigMap != nil,
+		"admin endpoints on loopback":      slices.Contains(c.Args, "--admin-address=127.0.0.1:9811"),
+	}
+	for _, m := range c.VolumeMounts {
+		if _, sub := m["subPath"]; sub {
+			checks["no subPath"] = false
+		}
+	}
+	metadataOff := false
+	for _, e := range c.Env {
+		if e.Name == "ALIBABA_CLOUD_ECS_METADATA_DISABLED" && e.Value == "true" {
+			metadataOff = true
+		}
+	}
+	checks["no fallback to the node's RAM role"] = metadataOff
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("deployment.yaml: %s", what)
+		}
+	}
+	var sa struct {
+		Metadata struct {
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"metadata"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "kubernetes/base/serviceaccount.yaml")), &sa); err != nil || sa.Metadata.Annotations["pod-identity.alibabacloud.com/role-name"] == "" {
+		t.Errorf("serviceaccount.yaml: no RRSA role annotation (%v)", err)
+	}
+}
+
+func TestRAMPolicies(t *testing.T) {
+	for file, want := range map[string][]string{
+		"ram-policy-plan.json": {"yundun-sas:ListBindAccount"},
+		"ram-policy.json":      {"yundun-sas:ListBindAccount", "yundun-sas:ModifyBindAccount"},
+		"ram-policy-sync.json": {"yundun-sas:ListBindAccount", "yundun-sas:ModifyBindAccount", "yundun-sas:BindAccount", "yundun-sas:DeleteBindAccount"},
+	} {
+		var p struct {
+			Version   string
+			Statement []struct {
+				Effect   string
+				Action   []string
+				Resource string
+			}
+		}
+		if err := json.Unmarshal(mustRead(t, filepath.Join(deployDir, file)), &p); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var got []string
+		for _, st := range p.Statement {
+			if st.Effect != "Allow" || st.Resource != "*" {
+				t.Errorf("%s: statement %+v", file, st)
+			}
+			got = append(got, st.Action...)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: actions %v, want exactly %v (least privilege)", file, got, want)
+		}
+	}
+}
+
+func TestSystemdUnit(t *testing.T) {
+	unit := string(mustRead(t, filepath.Join(deployDir, "systemd/bindsync.service")))
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ExecReload=/bin/kill -HUP $MAINPID",
+		"EnvironmentFile=/etc/bindsync/credentials.env", "ExecStart=/usr/local/bin/bindsync run", "CapabilityBoundingSet=\n"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("bindsync.service lacks %q", want)
+		}
+	}
+	if _, err := os.Stat("../../Dockerfile"); err != nil {
+		t.Error(err)
+	}
+}

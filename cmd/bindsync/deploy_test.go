@@ -163,8 +163,12 @@ func TestDeploymentProperties(t *testing.T) {
 							Requests map[string]string `yaml:"requests"`
 							Limits   map[string]string `yaml:"limits"`
 						} `yaml:"resources"`
-						LivenessProbe  *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"livenessProbe"`
-						ReadinessProbe *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"readinessProbe"`
+						LivenessProbe *struct {
+							HTTPGet struct{ Path string } `yaml:"httpGet"`
+						} `yaml:"livenessProbe"`
+						ReadinessProbe *struct {
+							HTTPGet struct{ Path string } `yaml:"httpGet"`
+						} `yaml:"readinessProbe"`
 						SecurityContext struct {
 							AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 							ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`

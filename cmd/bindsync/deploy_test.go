@@ -272,3 +272,43 @@ func TestSystemdUnit(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestEveryAlertHasARunbook: each rule has a summary, a description and a
+// runbook_url whose README section exists.
+func TestEveryAlertHasARunbook(t *testing.T) {
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "prometheus/alerts.yaml")), &rules); err != nil {
+		t.Fatal(err)
+	}
+	readme := string(mustRead(t, "../../README.md"))
+	tests := string(mustRead(t, filepath.Join(deployDir, "prometheus/alerts_test.yaml")))
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			a := r.Annotations
+			if a["summary"] == "" || a["description"] == "" {
+				t.Errorf("%s: summary or description missing", r.Alert)
+			}
+			if want := "https://github.com/bindsync/bindsync#runbook-" + strings.ToLower(r.Alert); a["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %q, want %q", r.Alert, a["runbook_url"], want)
+			}
+			if !strings.Contains(readme, "#### Runbook: "+r.Alert+"\n") {
+				t.Errorf("%s: no README section '#### Runbook: %s'", r.Alert, r.Alert)
+			}
+			if !strings.Contains(tests, "alertname: "+r.Alert+"\n") {
+				t.Errorf("%s: no promtool test case", r.Alert)
+			}
+		}
+	}
+	if n < 9 {
+		t.Errorf("%d alerts, the issue asks for at least 9 kinds", n)
+	}
+}

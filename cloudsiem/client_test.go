@@ -207,6 +207,8 @@ func TestClassifyAnswers(t *testing.T) {
 		{name: "200 wrong field type", status: 200, body: `{"Data": {"Count": "one"}}`, want: cloudsiem.ClassServer},
 		{name: "200 missing Data", status: 200, body: `{"RequestId":"r"}`, want: cloudsiem.ClassServer},
 		{name: "200 Count -1", status: 200, body: `{"Data": {"Count": -1}}`, want: cloudsiem.ClassClient, wantNotApp: true},
+		{name: "200 huge body", status: 200, body: `{"Data": {"Count": 1}, "Pad": "` + strings.Repeat("x", cloudsiem.MaxResponseBytes) + `"}`, want: cloudsiem.ClassServer},
+		{name: "500 huge body", status: 500, body: strings.Repeat("x", cloudsiem.MaxResponseBytes+10), want: cloudsiem.ClassServer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

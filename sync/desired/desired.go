@@ -25,6 +25,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bindsync/bindsync/internal/redact"
 	"github.com/bindsync/bindsync/sync/plan"
 	"go.yaml.in/yaml/v3"
 )
@@ -452,9 +453,13 @@ func (p *parser) str(v *yaml.Node, entry, name string) (string, bool) {
 		return "", false
 	}
 	if v.Tag != "!!str" {
-		if v.Tag == "!!null" {
+		switch {
+		case v.Tag == "!!null":
 			p.add(v.Line, entry, "%s must not be empty", name)
-		} else {
+		case name == "accessId":
+			// Never echo an AccessKey ID in clear, not even a malformed one.
+			p.add(v.Line, entry, "%s must be a string; quote it (%s: \"%s\")", name, name, redact.AccessID(v.Value))
+		default:
 			p.add(v.Line, entry, "%s must be a string; quote it (%s: \"%s\")", name, name, v.Value)
 		}
 		return "", false

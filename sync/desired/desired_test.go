@@ -170,6 +170,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "huge roleFor", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: AK1, roleFor: 99999999999999999999}\n"), want: "roleFor must be an integer"},
 		{name: "control characters", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: \"a\\u0007\", accessId: AK1}\n"), want: "control characters"},
 		{name: "null accessId", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: }\n"), want: "accessId must not be empty"},
+		{name: "numeric accessId is not echoed in clear", data: []byte("version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: 1234567890123}\n"), want: `quote it (accessId: "1234****0123")`},
 		{name: "version missing", data: []byte("bindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: AK1}\n"), want: "missing required key version"},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -442,5 +446,58 @@ func TestNextDelay(t *testing.T) {
 		if got := nextDelay(s, tt.failures, tt.u); got != tt.want {
 			t.Errorf("nextDelay(%d, %v) = %v, want %v", tt.failures, tt.u, got, tt.want)
 		}
+	}
+}
+
+// TestHostileListAnswers: whatever garbage the API answers a list with, the
+// pass fails with a classified error and sends no mutating request.
+func TestHostileListAnswers(t *testing.T) {
+	answers := map[string]struct {
+		status int
+		body   string
+	}{
+		"malformed JSON":     {200, `{"Data": [`},
+		"wrong field types":  {200, `{"Data": [{"BindId": "one", "AccountId": 7}]}`},
+		"missing Data":       {200, `{"RequestId": "r"}`},
+		"null Data":          {200, `{"Data": null}`},
+		"HTML error page":    {502, `<html><body><h1>502 Bad Gateway</h1></body></html>`},
+		"200 with an error":  {200, `{"Code": "InternalError", "Message": "oops"}`},
+		"huge body":          {200, `{"Data": [], "Pad": "` + strings.Repeat("x", cloudsiem.MaxResponseBytes) + `"}`},
+		"empty body":         {200, ``},
+		"a JSON string only": {200, `"Data"`},
+	}
+	for name, a := range answers {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			mutating := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("x-acs-action") != cloudsiem.ActionListBindAccount {
+					mu.Lock()
+					mutating++
+					mu.Unlock()
+				}
+				w.WriteHeader(a.status)
+				_, _ = io.WriteString(w, a.body)
+			}))
+			t.Cleanup(srv.Close)
+			client, err := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(cred), Retry: cloudsiem.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := metrics.New(prometheus.NewRegistry())
+			rec := New(Config{API: client, Metrics: m, Plan: plan.Options{Policy: plan.Sync, Force: true}})
+			_, err = rec.RunOnce(t.Context(), plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "a", "HPUA0000000001")}})
+			if err == nil || cloudsiem.ClassOf(err) == 0 {
+				t.Fatalf("err = %v, want a classified error", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if mutating != 0 {
+				t.Errorf("%d mutating requests after a bad list answer", mutating)
+			}
+			if testutil.ToFloat64(m.ReconcileRuns.WithLabelValues("failure")) != 1 {
+				t.Error("the pass was not counted as failed")
+			}
+		})
 	}
 }

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/cloudsiem/emulator"
+)
+
+// world is a set of bindings by "cloud/account" with "name|accessId" values.
+type world map[string]string
+
+func (w world) file() string {
+	var lines []string
+	for k, v := range w {
+		code, account, _ := strings.Cut(k, "/")
+		name, ak, _ := strings.Cut(v, "|")
+		lines = append(lines, binding(code, account, name, ak))
+	}
+	return file(lines...)
+}
+
+func stateOf(emu *emulator.Emulator) world {
+	out := world{}
+	for _, b := range emu.Bindings() {
+		out[b.CloudCode+"/"+b.AccountID] = b.AccountName + "|" + b.AccessID
+	}
+	return out
+}
+
+func (w world) equal(o world) bool {
+	if len(w) != len(o) {
+		return false
+	}
+	for k, v := range w {
+		if o[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRequests proves that no mutating request ever asked for a value that
+// no valid version of the file asked for, that only bindings some valid
+// version lacks were deleted, and that no AccessKey was bound twice.
+func checkRequests(t *testing.T, emu *emulator.Emulator, versions ...world) {
+	t.Helper()
+	allowed := map[string]map[string]bool{}
+	inAll := map[string]int{}
+	for _, v := range versions {
+		for k, val := range v {
+			if allowed[k] == nil {
+				allowed[k] = map[string]bool{}
+			}
+			allowed[k][val] = true
+			inAll[k]++
+		}
+	}
+	boundTimes := map[string]int{}
+	for _, r := range emu.Requests() {
+		key := r.Params["CloudCode"] + "/" + r.Params["AccountId"]
+		switch r.Action {
+		case cloudsiem.ActionBindAccount, cloudsiem.ActionModifyBindAccount:
+			if val := r.Params["AccountName"] + "|" + r.Params["AccessId"]; !allowed[key][val] {
+				t.Errorf("%s asked %s = %q, which no valid file asked for", r.Action, key, val)
+			}
+			if r.Action == cloudsiem.ActionBindAccount && r.Applied {
+				boundTimes[r.Params["AccessId"]]++
+			}
+		case cloudsiem.ActionDeleteBindAccount:
+			if inAll[key] == len(versions) {
+				t.Errorf("DeleteBindAccount of %s, which every valid file wants", key)
+			}
+		}
+	}
+	for ak, n := range boundTimes {
+		if n > 1 {
+			t.Errorf("AccessKey %s bound %d times", ak, n)
+		}
+	}
+}
+
+func countOutcome(emu *emulator.Emulator, outcome string) int {
+	n := 0
+	for _, r := range emu.Requests() {
+		if r.Outcome == outcome {
+			n++
+		}
+	}
+	return n
+}
+
+func TestStormsConvergeWithoutWrongChanges(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{
+		QuotaPerSecond: 10, // half of --qps below
+		Seed:           11,
+		Faults: emulator.Faults{InternalError: 0.15, Unavailable: 0.15, Drop: 0.1, DropAfterApply: 0.1,
+			SpikeRate: 0.05, LatencySpike: 2 * time.Second},
+	})
+	v1, v2 := world{}, world{}
+	for i := range 20 {
+		k, ak := fmt.Sprintf("hcloud/%d", i), fmt.Sprintf("HPUA%010d", i)
+		emu.Seed(seed("hcloud", fmt.Sprint(i), "old", ak))
+		v1[k], v2[k] = "v1|"+ak, "v1|"+ak
+		if i%2 == 0 {
+			v2[k] = "v2|" + ak
+		}
+	}
+	for i := range 10 {
+		k, ak := fmt.Sprintf("qcloud/n%d", i), fmt.Sprintf("AKIDNEW%07d", i)
+		v1[k], v2[k] = "new|"+ak, "new|"+ak
+	}
+	for i := range 5 {
+		emu.Seed(seed("qcloud", fmt.Sprintf("u%d", i), "unmanaged", fmt.Sprintf("AKIDOLD%07d", i)))
+	}
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, v1.file())
+	p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "sync", "--max-change-ratio", "1",
+		"--qps", "20", "--burst", "5", "--concurrency", "4", "--backoff-base", "1s", "--backoff-max", "3s",
+		"--resync-interval", "2s", "--retry-attempts", "4", "--request-timeout", "5s",
+		"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+
+	eventuallyWithin(t, 30*time.Second, "some changes under the storm", func() bool { return len(emu.Requests()) > 40 })
+	// An invalid edit in the middle of the storm: never applied.
+	writeFile(t, path, strings.Replace(v2.file(), "bindings:", "bindings: [", 1))
+	eventuallyWithin(t, 10*time.Second, "the invalid edit rejected", func() bool { return strings.Contains(p.stderr.String(), "desired state rejected") })
+	writeFile(t, path, v2.file())
+	eventuallyWithin(t, 120*time.Second, "convergence to v2 under the storm", func() bool { return stateOf(emu).equal(v2) })
+
+	checkRequests(t, emu, v1, v2)
+	c := emu.Counts()
+	t.Logf("requests by action and outcome: %v", c)
+	for _, outcome := range []string{"InternalError", "ServiceUnavailable", "dropped", "Throttling.User"} {
+		if countOutcome(emu, outcome) == 0 {
+			t.Errorf("no %s answer: the storm did not happen", outcome)
+		}
+	}
+	if n := countOutcome(emu, "InvalidOperation"); n > 0 {
+		t.Errorf("%d BindAccount calls hit 'already bound': a bind was resent blindly", n)
+	}
+	if p.cmd.ProcessState != nil {
+		t.Fatal("the daemon died under the storm")
+	}
+}
+
+func TestKillMinus9MidApplyThenRestart(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{Faults: emulator.Faults{Latency: 300 * time.Millisecond}})
+	want := world{}
+	for i := range 20 {
+		want[fmt.Sprintf("qcloud/%d", i)] = fmt.Sprintf("n%d|AKIDCRASH%06d", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, want.file())
+	args := []string{"run", "-f", path, "--endpoint", url, "--policy", "upsert", "--qps", "50", "--concurrency", "4",
+		"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json"}
+	first := startBinary(t, nil, args...)
+	eventually(t, "binds under way", func() bool { return len(emu.Bindings()) >= 5 })
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.wait(t, 10*time.Second)
+	before := len(emu.Requests())
+	bound := len(emu.Bindings())
+	if bound >= 20 {
+		t.Fatal("everything was bound before the kill; the test proves nothing")
+	}
+
+	startBinary(t, nil, args...)
+	eventually(t, "convergence after the restart", func() bool { return stateOf(emu).equal(want) })
+	checkRequests(t, emu, want)
+	after := emu.Requests()[before:]
+	binds := 0
+	for _, r := range after {
+		if r.Action == cloudsiem.ActionBindAccount {
+			binds++
+		}
+	}
+	// The restart lists first: it binds only what is missing, with no
+	// duplicate, no "already bound" and no error storm.
+	if binds != 20-bound {
+		t.Errorf("after the restart %d BindAccount calls, want exactly the %d missing", binds, 20-bound)
+	}
+	if n := countOutcome(emu, "InvalidOperation"); n != 0 {
+		t.Errorf("%d 'already bound' answers", n)
+	}
+	if len(after) > 2+binds+2 {
+		t.Errorf("%d requests after the restart for %d binds: an error storm", len(after), binds)
+	}
+}
+
+// passesFailed counts failed passes in a JSON log.
+func passesFailed(p *process) int {
+	return strings.Count(p.stderr.String(), `"msg":"reconcile pass failed"`)
+}
+
+func TestAuthFailuresRecover(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		broken  []cloudsiem.Credential // what the emulator accepts while broken
+		wantLog string
+	}{
+		{name: "wrong secret", broken: []cloudsiem.Credential{{AccessKeyID: testCred.AccessKeyID, AccessKeySecret: "rotated-secret"}}, wantLog: "SignatureDoesNotMatch"},
+		{name: "revoked AccessKey", broken: []cloudsiem.Credential{{AccessKeyID: "LTAIsomeoneelse", AccessKeySecret: "x"}}, wantLog: "InvalidAccessKeyId.NotFound"},
+		{name: "expired STS token", env: []string{"ALIBABA_CLOUD_SECURITY_TOKEN=sts-token-old"},
+			broken: []cloudsiem.Credential{{AccessKeyID: testCred.AccessKeyID, AccessKeySecret: testCred.AccessKeySecret, SecurityToken: "sts-token-new"}}, wantLog: "InvalidSecurityToken.Expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			good := testCred
+			for _, e := range tt.env {
+				if v, ok := strings.CutPrefix(e, "ALIBABA_CLOUD_SECURITY_TOKEN="); ok {
+					good.SecurityToken = v
+				}
+			}
+			emu, url := startEmulator(t, emulator.Config{})
+			emu.SetCredentials(good)
+			emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
+			path := filepath.Join(t.TempDir(), "desired.yaml")
+			writeFile(t, path, file(binding("hcloud", "1", "v1", "HPUA0000000001")))
+			p := startBinary(t, tt.env, "run", "-f", path, "--endpoint", url, "--resync-interval", "1s",
+				"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+			eventually(t, "first convergence", func() bool { return stateOf(emu)["hcloud/1"] == "v1|HPUA0000000001" })
+
+			emu.SetCredentials(tt.broken...)
+			failedBefore := passesFailed(p)
+			eventually(t, "auth failures", func() bool { return passesFailed(p) >= failedBefore+1 })
+			reqBefore := len(emu.Requests())
+			failedMark := passesFailed(p)
+			eventually(t, "three more failed passes", func() bool { return passesFailed(p) >= failedMark+3 })
+			reqs := len(emu.Requests()) - reqBefore
+			// One list per pass, not retried: no storm.
+			if reqs > 3+2 {
+				t.Errorf("%d requests in 3 failed passes: auth errors are being retried", reqs)
+			}
+			if !strings.Contains(p.stderr.String(), tt.wantLog) {
+				t.Errorf("the log does not name %s", tt.wantLog)
+			}
+			var authErrors float64
+			for _, m := range scrape(t, p.metrics)["bindsync_api_requests_total"].Metric {
+				for _, l := range m.Label {
+					if l.GetName() == "result" && l.GetValue() == "auth_error" {
+						authErrors += m.GetCounter().GetValue()
+					}
+				}
+			}
+			if authErrors == 0 {
+				t.Error("bindsync_api_requests_total{result=\"auth_error\"} is 0")
+			}
+			if resp, err := http.Get("http://" + p.metrics + "/healthz"); err != nil || resp.StatusCode != 200 {
+				t.Errorf("healthz during auth failures: %v %v", resp, err)
+			}
+
+			// Credentials fixed: it recovers by itself, and repairs drift.
+			emu.SetCredentials(good)
+			emu.Seed(emulator.Binding{Scope: emulator.Scope{RegionID: "cn-hangzhou"}, BoundAccount: cloudsiem.BoundAccount{BindID: 1000, CloudCode: "hcloud", AccountID: "1", AccountName: "drift", AccessID: "HPUA0000000001"}})
+			eventually(t, "recovery", func() bool { return stateOf(emu)["hcloud/1"] == "v1|HPUA0000000001" })
+			eventually(t, "consecutive failures back to 0", func() bool { return gauge(t, p.metrics, "bindsync_consecutive_failed_reconciles") == 0 })
+		})
+	}
+}
+
+func TestHostileDesiredStateFiles(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{})
+	emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"), seed("hcloud", "2", "old", "HPUA0000000002"))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desired.yaml")
+	good := file(binding("hcloud", "1", "good", "HPUA0000000001"), binding("hcloud", "2", "good", "HPUA0000000002"))
+	writeFile(t, path, good)
+	p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "sync", "--max-change-ratio", "1",
+		"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+	eventually(t, "converged", func() bool { return stateOf(emu)["hcloud/2"] == "good|HPUA0000000002" })
+	converged := stateOf(emu)
+	mutationsBefore := mutations(emu)
+
+	big := make([]byte, 50<<20)
+	for i := range big {
+		big[i] = '#'
+	}
+	cases := []struct {
+		name, want string
+		apply      func()
+	}{
+		{"syntax error", "YAML syntax", func() { writeFile(t, path, "version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\"\n") }},
+		{"wrong types", "must be a string", func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: 1, accountName: a, accessId: HPUA0000000001}\n"))
+		}},
+		{"unknown keys", `unknown key \"acountName\"`, func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: \"1\", acountName: a, accessId: HPUA0000000001}\n"))
+		}},
+		{"duplicate keys", "appears twice", func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accountName: b, accessId: HPUA0000000001}\n"))
+		}},
+		{"duplicate entries", "same identity", func() {
+			writeFile(t, path, file(binding("hcloud", "1", "a", "HPUA0000000001"), binding("hcloud", "1", "b", "HPUA0000000009")))
+		}},
+		{"alias bomb", "anchors and aliases", func() {
+			writeFile(t, path, "version: 1\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nbindings: [*b]\n")
+		}},
+		{"50 MB file", "larger than", func() {
+			if err := os.WriteFile(path, big, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"binary garbage", "NUL byte", func() { writeFile(t, path, "\x7fELF\x02\x01\x01\x00\x00\x00garbage") }},
+		{"invalid UTF-8", "not valid UTF-8", func() {
+			writeFile(t, path, "version: 1\nbindings:\n  - {cloudCode: hcloud, accountId: \"1\", accountName: \xff\xfe, accessId: A}\n")
+		}},
+		{"empty file", "file is empty", func() { writeFile(t, path, "") }},
+		{"emptied list", "bindings is empty", func() { writeFile(t, path, "version: 1\nbindings: []\n") }},
+		{"deleted file", "file does not exist", func() {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a directory where the file should be", "is a directory", func() {
+			if err := os.Mkdir(path, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		mark := len(p.stderr.String())
+		c.apply()
+		eventually(t, c.name+" rejected", func() bool {
+			s := p.stderr.String()[mark:]
+			return strings.Contains(s, "desired state rejected") && strings.Contains(s, c.want)
+		})
+		if got := stateOf(emu); !got.equal(converged) {
+			t.Fatalf("%s changed the bindings: %v", c.name, got)
+		}
+		if gauge(t, p.metrics, "bindsync_desired_state_last_reload_successful") != 0 {
+			t.Errorf("%s: last_reload_successful is not 0", c.name)
+		}
+	}
+	if n := mutations(emu) - mutationsBefore; n != 0 {
+		t.Errorf("hostile files caused %d mutating requests", n)
+	}
+	// Back to a good file: accepted, and the daemon never stopped.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, strings.ReplaceAll(good, "good", "fixed"))
+	eventually(t, "the fixed file applied", func() bool { return stateOf(emu)["hcloud/1"] == "fixed|HPUA0000000001" })
+	if gauge(t, p.metrics, "bindsync_desired_state_last_reload_successful") != 1 {
+		t.Error("last_reload_successful is not back to 1")
+	}
+}

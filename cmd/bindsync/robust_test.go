@@ -320,7 +320,7 @@ func TestHostileDesiredStateFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"a directory where the file should be", "is a directory", func() {
+		{"an empty directory where the file should be", "holds no *.yaml file", func() {
 			if err := os.Mkdir(path, 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -89,13 +89,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads and parses a file.
+// Load reads and parses a desired-state file, or every *.yaml file of a
+// directory (see dir.go).
 func Load(path string) (*State, error) {
-	data, err := readFile(path)
+	src, err := readSource(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return parseSource(src)
 }
 
 func readFile(path string) ([]byte, error) {
@@ -146,6 +147,7 @@ func Parse(name string, data []byte) (*State, error) {
 		return nil, &Error{File: name, Problems: p.problems}
 	}
 	st.Path, st.Hash = name, Hash(data)
+	st.Desired.Source = st.Hash
 	return st, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -124,7 +125,13 @@ type watchedDirs struct {
 func (d *watchedDirs) sync() {
 	want := map[string]bool{filepath.Dir(d.path): true}
 	if real, err := filepath.EvalSymlinks(d.path); err == nil {
-		want[filepath.Dir(real)] = true
+		if fi, err := os.Stat(real); err == nil && fi.IsDir() {
+			// A directory of files: watch the directory itself, to see
+			// files added, edited and removed in it.
+			want[real] = true
+		} else {
+			want[filepath.Dir(real)] = true
+		}
 	}
 	for dir := range want {
 		if !d.set[dir] {
@@ -218,10 +225,11 @@ func (w *Watcher) loop(ctx context.Context, out chan<- *State) error {
 	}
 }
 
-// load reads the file; again means the content moved under the read.
+// load reads the file (or directory); again means the content moved under
+// the read.
 func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool) {
-	data, readErr := readFile(w.cfg.Path)
-	hash := Hash(data)
+	src, readErr := readSource(w.cfg.Path)
+	hash := src.hash()
 	if readErr != nil {
 		hash = "error:" + readErr.Error()
 	}
@@ -236,8 +244,8 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool)
 			return nil, false
 		case <-t.C:
 		}
-		again, err := readFile(w.cfg.Path)
-		if err != nil || Hash(again) != hash {
+		again, err := readSource(w.cfg.Path)
+		if err != nil || again.hash() != hash {
 			return nil, true
 		}
 	}
@@ -246,7 +254,7 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool)
 		w.report(nil, readErr)
 		return nil, false
 	}
-	st, err := Parse(w.cfg.Path, data)
+	st, err := parseSource(src)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}

@@ -119,6 +119,9 @@ func trim(s string) string {
 type Desired struct {
 	Bindings []Binding
 	Scopes   []Scope
+	// Source identifies the content the bindings came from (the file's
+	// sha256), so that a plan's digest changes when the file does.
+	Source string
 }
 
 // ManagedScopes returns the scopes of the bindings plus the declared ones, sorted.

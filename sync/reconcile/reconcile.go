@@ -59,6 +59,7 @@ type Reconciler struct {
 	failed   int // consecutive failed passes
 
 	afterPass func(Result, error)
+	rev       review
 
 	lastStart    atomic.Int64 // unix nanoseconds of the last pass start
 	lastProgress atomic.Int64 // unix nanoseconds of the last pass start or finished change
@@ -135,6 +136,7 @@ type ChangeResult struct {
 // Result is one pass.
 type Result struct {
 	Plan     plan.Plan
+	Digest   string // plan.Digest of the plan
 	Changes  []ChangeResult
 	Blocked  bool
 	Duration time.Duration
@@ -189,14 +191,37 @@ func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error
 	return plan.Compute(d, observed, r.opts), nil
 }
 
+// Options returns the plan options the reconciler plans with.
+func (r *Reconciler) Options() plan.Options { return r.opts }
+
 // RunOnce lists, plans and applies. The error joins every failure; a
 // blocked plan is not an error (Result.Blocked says so).
 func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error) {
+	return r.pass(func() (Result, error) {
+		p, err := r.Plan(ctx, d)
+		if err != nil {
+			return Result{}, err
+		}
+		r.listedOK.Store(true)
+		digest := plan.Digest(d.Source, r.opts, p)
+		p = r.review(p, digest)
+		return r.execute(ctx, p, digest)
+	})
+}
+
+// ApplyPlan applies a plan made earlier, whose digest the caller has checked
+// against a fresh plan (a reviewed, saved plan). A blocked plan applies nothing.
+func (r *Reconciler) ApplyPlan(ctx context.Context, p plan.Plan, digest string) (Result, error) {
+	return r.pass(func() (Result, error) { return r.execute(ctx, p, digest) })
+}
+
+// pass wraps one pass with its timestamps, metrics and hook.
+func (r *Reconciler) pass(run func() (Result, error)) (Result, error) {
 	start := time.Now()
 	r.lastStart.Store(start.UnixNano())
 	r.lastProgress.Store(start.UnixNano())
 	r.m.LastAttempt.Set(float64(start.UnixNano()) / 1e9)
-	res, err := r.runOnce(ctx, d)
+	res, err := run()
 	res.Duration = time.Since(start)
 	r.record(res, err)
 	if r.afterPass != nil {
@@ -205,17 +230,13 @@ func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error
 	return res, err
 }
 
-func (r *Reconciler) runOnce(ctx context.Context, d plan.Desired) (Result, error) {
-	p, err := r.Plan(ctx, d)
-	if err != nil {
-		return Result{}, err
-	}
-	r.listedOK.Store(true)
-	res := Result{Plan: p, Blocked: p.Blocked}
+func (r *Reconciler) execute(ctx context.Context, p plan.Plan, digest string) (Result, error) {
+	res := Result{Plan: p, Blocked: p.Blocked, Digest: digest}
 	r.backoffs.keep(p)
 	if p.Blocked {
-		r.log.Warn("safety gate blocked the plan; nothing applied", "reason", p.BlockReason,
-			"create", p.Count(plan.OpCreate), "update", p.Count(plan.OpUpdate), "delete", p.Count(plan.OpDelete))
+		r.log.Warn("safety gate blocked the plan; nothing applied", "reason", p.BlockReason, "hash", digest,
+			"create", p.Count(plan.OpCreate), "update", p.Count(plan.OpUpdate), "delete", p.Count(plan.OpDelete),
+			"approve", "review GET /-/plan on the admin address, then: bindsync approve --hash "+digest)
 		return res, nil
 	}
 	for _, f := range p.Findings {

@@ -501,3 +501,52 @@ func TestHostileListAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestApproveBlockedPlan(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Sync}}})
+	var desired plan.Desired
+	for i := range 10 {
+		e.emu.Seed(seed("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i)))
+		if i < 5 {
+			desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i)))
+		}
+	}
+	desired.Source = "file-v1"
+	ctx := t.Context()
+	if err := e.rec.Approve("anything"); !errors.Is(err, ErrNoSuchPlan) {
+		t.Fatalf("approve with nothing blocked: %v", err)
+	}
+	res, _ := e.rec.RunOnce(ctx, desired)
+	last, ok := e.rec.LastPlan()
+	if !res.Blocked || !ok || !last.Plan.Blocked || last.Digest != res.Digest {
+		t.Fatalf("blocked %v, last %+v", res.Blocked, last)
+	}
+	if err := e.rec.Approve("0000"); !errors.Is(err, ErrNoSuchPlan) {
+		t.Errorf("approving another hash: %v", err)
+	}
+
+	// A change to a touched binding after the approval voids it.
+	if err := e.rec.Approve(res.Digest); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.Seed(emulator.Binding{Scope: emulator.Scope{RegionID: "cn-hangzhou"}, BoundAccount: cloudsiem.BoundAccount{BindID: 1009, CloudCode: "hcloud", AccountID: "9", AccountName: "renamed", AccessID: "HPUA0000000009"}})
+	res2, _ := e.rec.RunOnce(ctx, desired)
+	if !res2.Blocked || mutations(e.emu) != 0 || res2.Digest == res.Digest {
+		t.Fatalf("a changed plan ran on an old approval: blocked %v, %d mutations", res2.Blocked, mutations(e.emu))
+	}
+
+	// Approving the plan as it is now lets exactly that plan through, once.
+	if err := e.rec.Approve(res2.Digest); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := e.rec.RunOnce(ctx, desired)
+	if err != nil || res3.Blocked || len(e.emu.Bindings()) != 5 {
+		t.Fatalf("approved pass: err %v blocked %v, %d bindings left", err, res3.Blocked, len(e.emu.Bindings()))
+	}
+	for i := 10; i < 20; i++ {
+		e.emu.Seed(seed("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i)))
+	}
+	if res4, _ := e.rec.RunOnce(ctx, desired); !res4.Blocked {
+		t.Error("the approval applied twice: a new mass delete went through")
+	}
+}

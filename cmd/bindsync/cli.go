@@ -67,6 +67,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		err = cmdDemo(ctx, rest, getenv, stdout, stderr, h)
 	case "emulator":
 		err = cmdEmulator(ctx, rest, getenv, stdout, stderr)
+	case "approve":
+		err = cmdApprove(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "bindsync %s (revision %s, %s)\n", version, revision(), runtime.Version())
 		return exitOK
@@ -96,10 +98,12 @@ func usage(w io.Writer) {
 
 Usage:
   bindsync validate -f FILE               check the file (no credentials, no network); exit 0 valid, 1 not
-  bindsync plan -f FILE [--output json]   list and plan; exit 0 no changes, 2 changes pending, 1 error
-  bindsync apply -f FILE                  one pass; exit 0 all changes succeeded, 1 otherwise
+  bindsync plan -f FILE [--output json] [--out PLAN]
+                                          list and plan; exit 0 no changes, 2 changes pending, 1 error
+  bindsync apply -f FILE | --plan PLAN    one pass, or exactly a saved plan; exit 0 all changes succeeded, 1 otherwise
   bindsync run -f FILE                    the daemon: watch, resync, metrics, health
   bindsync demo                           the daemon against a built-in emulator (no cloud account)
+  bindsync approve [--hash HASH]          show the daemon's plan, or approve a blocked one
   bindsync emulator --listen ADDR         serve the local emulator
   bindsync version
 

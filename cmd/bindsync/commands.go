@@ -40,8 +40,9 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, true)
-	var output string
+	var output, out string
 	fs.StringVar(&output, "output", "text", "text | json")
+	fs.StringVar(&out, "out", "", "also write the plan to this file, for `bindsync apply --plan`")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -64,6 +65,17 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if out != "" {
+		digest := plan.Digest(st.Desired.Source, e.rec.Options(), p)
+		sp, err := newSavedPlan(c.file, st.Hash, e.rec.Options(), p, digest)
+		if err == nil {
+			err = writeSavedPlan(out, sp)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "plan saved to %s (hash %s); apply exactly it with: bindsync apply --plan %s\n", out, digest, out)
+	}
 	if output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -79,14 +91,26 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-// cmdApply runs one pass.
+// cmdApply runs one pass, or applies a saved plan if it is still current.
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c common
 	c.register(fs, true)
+	var planFile string
+	fs.StringVar(&planFile, "plan", "", "apply exactly this saved plan (from `bindsync plan --out`), or nothing if it is stale")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
+	}
+	var sp savedPlan
+	if planFile != "" {
+		var err error
+		if sp, err = readSavedPlan(planFile); err != nil {
+			return err
+		}
+		if c.file == "" {
+			c.file = sp.File
+		}
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -99,7 +123,20 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	res, err := e.rec.RunOnce(ctx, st.Desired)
+	var res reconcile.Result
+	if planFile != "" {
+		fresh, perr := e.rec.Plan(ctx, st.Desired)
+		if perr != nil {
+			return perr
+		}
+		digest := plan.Digest(st.Desired.Source, e.rec.Options(), fresh)
+		if serr := staleness(sp, st.Hash, e.rec.Options(), fresh, digest); serr != nil {
+			return serr
+		}
+		res, err = e.rec.ApplyPlan(ctx, fresh, digest)
+	} else {
+		res, err = e.rec.RunOnce(ctx, st.Desired)
+	}
 	fmt.Fprint(stdout, res.Plan.Text())
 	if err != nil {
 		fmt.Fprintf(stdout, "Apply failed: %d of %d changes failed.\n", len(res.Failures()), len(res.Changes))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,6 +30,7 @@ type daemonFlags struct {
 	common
 	listen          string
 	admin           string
+	adminTokenFile  string
 	resync          time.Duration
 	poll            time.Duration
 	debounce        time.Duration
@@ -36,7 +40,8 @@ type daemonFlags struct {
 func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
 	d.common.register(fs, withFile)
 	fs.StringVar(&d.listen, "listen-address", ":9810", "address of /metrics, /healthz and /readyz")
-	fs.StringVar(&d.admin, "admin-address", "127.0.0.1:9811", "address of the endpoints that change behaviour (POST /-/reload); loopback by default, empty disables")
+	fs.StringVar(&d.admin, "admin-address", "127.0.0.1:9811", "address of the endpoints that change behaviour (POST /-/reload, GET /-/plan, POST /-/approve); loopback by default, empty disables")
+	fs.StringVar(&d.adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoints require (needed when --admin-address is not loopback)")
 	fs.DurationVar(&d.resync, "resync-interval", 5*time.Minute, "re-list and repair drift this often (±10% jitter)")
 	fs.DurationVar(&d.poll, "poll-interval", 30*time.Second, "re-read the file this often even without file events")
 	fs.DurationVar(&d.debounce, "debounce", 100*time.Millisecond, "quiet time after a file event before reading")
@@ -120,6 +125,10 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 		},
 	}, st)
 
+	token, err := adminToken(d)
+	if err != nil {
+		return err
+	}
 	mainLn, err := listen(d.listen)
 	if err != nil {
 		return err
@@ -132,7 +141,8 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 		}
 	}
 	mainSrv := &http.Server{Handler: mainMux(e, d, started), ReadHeaderTimeout: 5 * time.Second}
-	adminSrv := &http.Server{Handler: adminMux(watcher), ReadHeaderTimeout: 5 * time.Second}
+	kick := make(chan struct{}, 1)
+	adminSrv := &http.Server{Handler: adminMux(watcher, rec, kick, token, log), ReadHeaderTimeout: 5 * time.Second}
 	adminAddr := ""
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
@@ -181,7 +191,7 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 	reconcileDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(reconcileDone)
-		return rec.Run(loopCtx, st.Desired, updates, nil, reconcile.Schedule{Resync: d.resync})
+		return rec.Run(loopCtx, st.Desired, updates, kick, reconcile.Schedule{Resync: d.resync})
 	})
 	serve := func(srv *http.Server, ln net.Listener) {
 		g.Go(func() error {
@@ -260,15 +270,92 @@ func healthz(lastProgress func() time.Time, started time.Time, stale time.Durati
 	}
 }
 
-// adminMux serves the endpoints that change behaviour, on their own address.
-func adminMux(w *desired.Watcher) *http.ServeMux {
+// adminToken reads the admin bearer token. Without one, the admin address
+// must be loopback: nobody who can reach the network may approve a plan.
+func adminToken(d *daemonFlags) (string, error) {
+	if d.adminTokenFile == "" {
+		if d.admin != "" && !loopbackAddr(d.admin) {
+			return "", fmt.Errorf("--admin-address %s is not loopback: set --admin-token-file so that approving and reloading need a token", d.admin)
+		}
+		return "", nil
+	}
+	data, err := os.ReadFile(d.adminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if len(token) < 16 {
+		return "", fmt.Errorf("admin token in %s: want at least 16 characters", d.adminTokenFile)
+	}
+	return token, nil
+}
+
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// adminMux serves the endpoints that change behaviour, on their own address
+// (loopback by default) and behind the bearer token when one is set.
+func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{}, token string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /-/reload", func(rw http.ResponseWriter, r *http.Request) {
 		w.Reload()
 		rw.WriteHeader(http.StatusAccepted)
 		fmt.Fprintln(rw, "reload requested")
 	})
-	return mux
+	mux.HandleFunc("GET /-/plan", func(rw http.ResponseWriter, r *http.Request) {
+		last, ok := rec.LastPlan()
+		if !ok {
+			http.Error(rw, "no plan yet", http.StatusNotFound)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(struct {
+			Hash    string    `json:"hash"`
+			Blocked bool      `json:"blocked"`
+			At      time.Time `json:"at"`
+			Text    string    `json:"text"`
+			Plan    plan.Plan `json:"plan"`
+		}{last.Digest, last.Plan.Blocked, last.At, last.Plan.Text(), last.Plan})
+	})
+	mux.HandleFunc("POST /-/approve", func(rw http.ResponseWriter, r *http.Request) {
+		hash := r.URL.Query().Get("plan")
+		if hash == "" {
+			http.Error(rw, "want ?plan=HASH (see GET /-/plan)", http.StatusBadRequest)
+			return
+		}
+		if err := rec.Approve(hash); err != nil {
+			http.Error(rw, err.Error(), http.StatusConflict)
+			return
+		}
+		log.Warn("plan approved over the admin endpoint", "hash", hash, "remote", r.RemoteAddr)
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+		rw.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(rw, "approved %s; the next pass applies it if the plan is still the same\n", hash)
+	})
+	if token == "" {
+		return mux
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			rw.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(rw, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(rw, r)
+	})
 }
 
 // group runs goroutines, cancels on the first error and waits for all.

@@ -69,6 +69,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		err = cmdEmulator(ctx, rest, getenv, stdout, stderr)
 	case "approve":
 		err = cmdApprove(ctx, rest, getenv, stdout, stderr)
+	case "import":
+		err = cmdImport(ctx, rest, getenv, stdout, stderr, h)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "bindsync %s (revision %s, %s)\n", version, revision(), runtime.Version())
 		return exitOK
@@ -103,6 +105,8 @@ Usage:
   bindsync apply -f FILE | --plan PLAN    one pass, or exactly a saved plan; exit 0 all changes succeeded, 1 otherwise
   bindsync run -f FILE                    the daemon: watch, resync, metrics, health
   bindsync demo                           the daemon against a built-in emulator (no cloud account)
+  bindsync import [--cloud-code C] [--role-for ID --role-type N] [-o FILE]
+                                          write the live bindings as a desired-state file
   bindsync approve [--hash HASH]          show the daemon's plan, or approve a blocked one
   bindsync emulator --listen ADDR         serve the local emulator
   bindsync version

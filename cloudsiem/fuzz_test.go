@@ -82,7 +82,9 @@ func FuzzCanonicalRequest(f *testing.F) {
 	f.Add("GET", "X-ACS-Date", "2023-10-26T10:22:32Z", "", "a b", "*~")
 	f.Fuzz(func(t *testing.T, method, hname, hvalue, body, qk, qv string) {
 		hname = strings.ToLower(strings.TrimSpace(hname))
-		if hname == "" || strings.ContainsAny(hname, ";:\n") {
+		if !validHeaderName(hname) {
+			// HTTP header names are tokens (RFC 9110 §5.1); Go's server
+			// refuses anything else before it could reach verification.
 			hname = "x-acs-extra"
 		}
 		base := map[string]string{"host": "h", "x-acs-version": "2022-06-16", "x-acs-content-sha256": cloudsiem.HashPayload([]byte(body)), "user-agent": "ignored"}
@@ -113,4 +115,18 @@ func FuzzCanonicalRequest(f *testing.F) {
 			t.Fatalf("Authorization %q does not parse back", auth)
 		}
 	})
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

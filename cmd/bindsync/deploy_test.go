@@ -312,3 +312,77 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 		t.Errorf("%d alerts, the issue asks for at least 9 kinds", n)
 	}
 }
+
+// TestGrafanaAlertingMatchesPrometheusRules: every Prometheus alert has a
+// Grafana-managed twin with the same name, hold time and severity, whose
+// query is the Prometheus expression (check-alerting.py runs the promtool
+// cases against them in CI).
+func TestGrafanaAlertingMatchesPrometheusRules(t *testing.T) {
+	var prom struct {
+		Groups []struct {
+			Rules []struct {
+				Alert  string            `yaml:"alert"`
+				Expr   string            `yaml:"expr"`
+				For    string            `yaml:"for"`
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "prometheus/alerts.yaml")), &prom); err != nil {
+		t.Fatal(err)
+	}
+	var graf struct {
+		APIVersion int `yaml:"apiVersion"`
+		Groups     []struct {
+			Rules []struct {
+				UID       string `yaml:"uid"`
+				Title     string `yaml:"title"`
+				Condition string `yaml:"condition"`
+				For       string `yaml:"for"`
+				Data      []struct {
+					RefID string         `yaml:"refId"`
+					Model map[string]any `yaml:"model"`
+				} `yaml:"data"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "grafana/alerting/bindsync-alert-rules.yaml")), &graf); err != nil {
+		t.Fatal(err)
+	}
+	byTitle := map[string]int{}
+	for gi, g := range graf.Groups {
+		for ri, r := range g.Rules {
+			byTitle[r.Title] = gi*1000 + ri
+		}
+	}
+	for _, g := range prom.Groups {
+		for _, r := range g.Rules {
+			i, ok := byTitle[r.Alert]
+			if !ok {
+				t.Errorf("%s has no Grafana-managed rule", r.Alert)
+				continue
+			}
+			gr := graf.Groups[i/1000].Rules[i%1000]
+			forWant := r.For
+			if forWant == "" {
+				forWant = "0s"
+			}
+			if gr.For != forWant || gr.Labels["severity"] != r.Labels["severity"] || gr.Condition != "C" || len(gr.Data) != 3 || gr.UID == "" {
+				t.Errorf("%s: Grafana rule %+v", r.Alert, gr)
+				continue
+			}
+			expr, _ := gr.Data[0].Model["expr"].(string)
+			if strings.Join(strings.Fields(expr), " ") != "("+strings.Join(strings.Fields(r.Expr), " ")+") * 0 + 1" {
+				t.Errorf("%s: Grafana query %q is not the Prometheus expression", r.Alert, expr)
+			}
+			if gr.Annotations["runbook_url"] == "" || strings.Contains(gr.Annotations["summary"], "$value") {
+				t.Errorf("%s: annotations %v", r.Alert, gr.Annotations)
+			}
+		}
+	}
+	if graf.APIVersion != 1 || len(byTitle) == 0 {
+		t.Errorf("not a Grafana alerting provisioning file")
+	}
+}

@@ -34,6 +34,23 @@ func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) er
 	return nil
 }
 
+// start checks the flags, then the file (before anything touches the
+// network), then wires the engine: the common start of plan and apply.
+func start(c *common, stderr io.Writer, h hooks) (*desired.State, *engine, error) {
+	if err := c.validate(); err != nil {
+		return nil, nil, err
+	}
+	st, err := desired.Load(c.file)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := newEngine(c, st, c.logger(stderr), h.creds, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, e, nil
+}
+
 // cmdPlan lists and plans. It needs only ListBindAccount permission.
 func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
@@ -46,18 +63,10 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if err := c.validate(); err != nil {
-		return err
-	}
 	if output != "text" && output != "json" {
 		return errors.New("--output must be text or json")
 	}
-	// The file is checked before anything touches the network.
-	st, err := desired.Load(c.file)
-	if err != nil {
-		return err
-	}
-	e, err := newEngine(&c, st, c.logger(stderr), h.creds, nil)
+	st, e, err := start(&c, stderr, h)
 	if err != nil {
 		return err
 	}
@@ -112,14 +121,7 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 			c.file = sp.File
 		}
 	}
-	if err := c.validate(); err != nil {
-		return err
-	}
-	st, err := desired.Load(c.file)
-	if err != nil {
-		return err
-	}
-	e, err := newEngine(&c, st, c.logger(stderr), h.creds, nil)
+	st, e, err := start(&c, stderr, h)
 	if err != nil {
 		return err
 	}

@@ -106,8 +106,8 @@ func TestApproveABlockedPlan(t *testing.T) {
 		t.Fatal("a blocked plan deleted something")
 	}
 
-	get := func(addr, path, token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	call := func(method, addr, path, token string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -119,19 +119,8 @@ func TestApproveABlockedPlan(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	post := func(addr, path, token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(addr, path, token string) (int, string) { return call(http.MethodGet, addr, path, token) }
+	post := func(addr, path, token string) (int, string) { return call(http.MethodPost, addr, path, token) }
 	const token = "s3cret-admin-token-0123456789"
 	if code, _ := get(d.admin, "/-/plan", ""); code != http.StatusUnauthorized {
 		t.Errorf("GET /-/plan without the token: %d", code)

@@ -32,18 +32,8 @@ func OptionsDigest(opts Options) string {
 }
 
 func writeOptions(h hash.Hash, opts Options) {
-	if opts.Policy == "" {
-		opts.Policy = UpdateOnly
-	}
-	ratio := opts.MaxChangeRatio
-	if ratio == 0 {
-		ratio = DefaultMaxChangeRatio
-	}
-	minObserved := opts.GateMinObserved
-	if minObserved == 0 {
-		minObserved = DefaultGateMinObserved
-	}
-	fmt.Fprintf(h, "policy %s\nratio %g\nmin %d\nforce %t\nds %t\n", opts.Policy, ratio, minObserved, opts.Force, opts.DeleteWithDataSources)
+	o := opts.withDefaults()
+	fmt.Fprintf(h, "policy %s\nratio %g\nmin %d\nforce %t\nds %t\n", o.Policy, o.MaxChangeRatio, o.GateMinObserved, o.Force, o.DeleteWithDataSources)
 }
 
 // ChangeDigest identifies one change together with the observed binding it

@@ -281,9 +281,7 @@ type akKey struct {
 // than a second map, and the accessId holder index built only for the few
 // accessIds a create or an accessId change needs.
 func Compute(desired Desired, observed []Binding, opts Options) Plan {
-	if opts.Policy == "" {
-		opts.Policy = UpdateOnly
-	}
+	opts = opts.withDefaults()
 	p := Plan{Policy: opts.Policy}
 
 	index, dupKeys := newKeyIndex(observed)
@@ -488,17 +486,26 @@ func (p *Plan) conflict(k Key, d *Binding, obs []Binding, reason string) {
 	p.Findings = append(p.Findings, Finding{Kind: KindConflict, Key: k, Desired: d, Observed: obs, Reason: reason})
 }
 
+// withDefaults fills the zero options, in one place so that the gate and
+// the plan digest agree on what a zero option means.
+func (o Options) withDefaults() Options {
+	if o.Policy == "" {
+		o.Policy = UpdateOnly
+	}
+	if o.MaxChangeRatio == 0 {
+		o.MaxChangeRatio = DefaultMaxChangeRatio
+	}
+	if o.GateMinObserved == 0 {
+		o.GateMinObserved = DefaultGateMinObserved
+	}
+	return o
+}
+
 func (p *Plan) gate(opts Options) {
+	opts = opts.withDefaults()
 	ratio := opts.MaxChangeRatio
-	if ratio == 0 {
-		ratio = DefaultMaxChangeRatio
-	}
-	minObserved := opts.GateMinObserved
-	if minObserved == 0 {
-		minObserved = DefaultGateMinObserved
-	}
 	risky := p.Count(OpUpdate) + p.Count(OpDelete)
-	if p.Counts.Observed < minObserved || risky == 0 {
+	if p.Counts.Observed < opts.GateMinObserved || risky == 0 {
 		return
 	}
 	share := float64(risky) / float64(p.Counts.Observed)

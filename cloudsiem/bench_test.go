@@ -24,7 +24,7 @@ func BenchmarkClientCall(b *testing.B) {
 	b.Run("ModifyBindAccount", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := c.ModifyBindAccount(b.Context(), cloudsiem.ModifyBindAccountRequest{View: cloudsiem.View{RegionID: "cn-hangzhou"}, BindID: 1000, CloudCode: "hcloud", AccountID: "aa", AccountName: "renamed", AccessID: "HPUAEXAMPLEAA"}); err != nil {
+			if _, err := c.ModifyBindAccount(b.Context(), cloudsiem.ModifyBindAccountRequest{View: cloudsiem.View{RegionID: "cn-hangzhou"}, BindID: 1000, CloudCode: "hcloud", AccountID: "aa", AccountName: "renamed", AccessID: "HPUAEXAMPLEAA"}); err != nil {
 				b.Fatal(err)
 			}
 		}

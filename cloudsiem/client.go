@@ -139,26 +139,29 @@ func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest
 	return *resp.Data, nil
 }
 
+// The mutating calls return the RequestId of the answer that applied them
+// (to log with every change); failures carry theirs in *APIError.
+
 // BindAccount creates a binding. An error matching ErrOutcomeUnknown means the
 // request may have been applied: list again before deciding to resend.
-func (c *Client) BindAccount(ctx context.Context, req BindAccountRequest) error {
+func (c *Client) BindAccount(ctx context.Context, req BindAccountRequest) (requestID string, err error) {
 	return c.callCount(ctx, ActionBindAccount, req.form(), req.AccessID)
 }
 
 // ModifyBindAccount changes the binding req.BindID.
-func (c *Client) ModifyBindAccount(ctx context.Context, req ModifyBindAccountRequest) error {
+func (c *Client) ModifyBindAccount(ctx context.Context, req ModifyBindAccountRequest) (requestID string, err error) {
 	return c.callCount(ctx, ActionModifyBindAccount, req.form(), req.AccessID)
 }
 
 // DeleteBindAccount removes a binding.
-func (c *Client) DeleteBindAccount(ctx context.Context, req DeleteBindAccountRequest) error {
+func (c *Client) DeleteBindAccount(ctx context.Context, req DeleteBindAccountRequest) (requestID string, err error) {
 	return c.callCount(ctx, ActionDeleteBindAccount, req.form(), req.AccessID)
 }
 
-func (c *Client) callCount(ctx context.Context, action string, form url.Values, accessID string) error {
+func (c *Client) callCount(ctx context.Context, action string, form url.Values, accessID string) (string, error) {
 	var resp countResponse
 	if err := c.call(ctx, action, form, accessID, &resp); err != nil {
-		return err
+		return "", err
 	}
 	if resp.Data == nil || resp.Data.Count == nil {
 		me := malformed(action, resp.RequestID, errors.New("answer has no Data.Count"))
@@ -166,13 +169,13 @@ func (c *Client) callCount(ctx context.Context, action string, form url.Values, 
 			// The service answered 200 but we cannot tell what it did.
 			me.Err = errors.Join(ErrOutcomeUnknown, me.Err)
 		}
-		return me
+		return "", me
 	}
 	if *resp.Data.Count <= 0 {
-		return &APIError{Action: action, Class: ClassClient, HTTPStatus: http.StatusOK, RequestID: resp.RequestID,
+		return "", &APIError{Action: action, Class: ClassClient, HTTPStatus: http.StatusOK, RequestID: resp.RequestID,
 			Message: fmt.Sprintf("Count=%d", *resp.Data.Count), Err: ErrNotApplied, Attempts: 1}
 	}
-	return nil
+	return resp.RequestID, nil
 }
 
 func malformed(action, rid string, err error) *APIError {

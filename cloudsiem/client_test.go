@@ -41,8 +41,9 @@ func TestOperationsRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	view := cloudsiem.View{RegionID: "cn-hangzhou"}
 
-	if err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{View: view, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "huawei-prod", AccessID: "HPUAEXAMPLE0000001"}); err != nil {
-		t.Fatalf("BindAccount: %v", err)
+	rid, err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{View: view, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "huawei-prod", AccessID: "HPUAEXAMPLE0000001"})
+	if err != nil || len(rid) < 16 {
+		t.Fatalf("BindAccount: RequestId %q, %v", rid, err)
 	}
 	got, err := c.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: view, CloudCode: "hcloud"})
 	if err != nil {
@@ -59,14 +60,14 @@ func TestOperationsRoundTrip(t *testing.T) {
 	}
 
 	id := got[0].BindID
-	if err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{View: view, BindID: id, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "renamed", AccessID: "HPUAEXAMPLE0000009"}); err != nil {
+	if _, err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{View: view, BindID: id, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "renamed", AccessID: "HPUAEXAMPLE0000009"}); err != nil {
 		t.Fatalf("ModifyBindAccount: %v", err)
 	}
 	state := emu.Bindings()
 	if len(state) != 1 || state[0].AccountName != "renamed" || state[0].AccessID != "HPUAEXAMPLE0000009" {
 		t.Fatalf("after modify: %+v", state)
 	}
-	if err := c.DeleteBindAccount(ctx, cloudsiem.DeleteBindAccountRequest{View: view, BindID: id, CloudCode: "hcloud", AccountID: "0123456789", AccessID: "HPUAEXAMPLE0000009"}); err != nil {
+	if _, err := c.DeleteBindAccount(ctx, cloudsiem.DeleteBindAccountRequest{View: view, BindID: id, CloudCode: "hcloud", AccountID: "0123456789", AccessID: "HPUAEXAMPLE0000009"}); err != nil {
 		t.Fatalf("DeleteBindAccount: %v", err)
 	}
 	if state := emu.Bindings(); len(state) != 0 {
@@ -92,7 +93,7 @@ func TestRequestShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{View: cloudsiem.View{RegionID: "cn-hangzhou", RoleFor: 7, RoleType: 1}, BindID: 5, CloudCode: "qcloud", AccountID: "1", AccountName: "a b", AccessID: "AKID"})
+	_, err = c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{View: cloudsiem.View{RegionID: "cn-hangzhou", RoleFor: 7, RoleType: 1}, BindID: 5, CloudCode: "qcloud", AccountID: "1", AccountName: "a b", AccessID: "AKID"})
 	if !errors.Is(err, cloudsiem.ErrNotApplied) {
 		t.Fatalf("modify of unknown BindId: err = %v, want ErrNotApplied", err)
 	}
@@ -119,7 +120,7 @@ func TestErrorClasses(t *testing.T) {
 	t.Run("already bound is a client error", func(t *testing.T) {
 		emu, c := newPair(t, emulator.Config{}, cloudsiem.RetryPolicy{})
 		emu.Seed(emulator.Binding{BoundAccount: cloudsiem.BoundAccount{CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"}})
-		err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "2", AccountName: "y", AccessID: "HPUAEXAMPLE0000001"})
+		_, err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "2", AccountName: "y", AccessID: "HPUAEXAMPLE0000001"})
 		var ae *cloudsiem.APIError
 		if !errors.As(err, &ae) || !errors.Is(err, cloudsiem.ErrClient) || ae.Code != "InvalidOperation" || ae.HTTPStatus != 400 || ae.RequestID == "" || ae.Recommend == "" {
 			t.Fatalf("err = %#v", err)
@@ -163,7 +164,7 @@ func TestErrorClasses(t *testing.T) {
 	t.Run("Count 0 is ErrNotApplied", func(t *testing.T) {
 		emu, c := newPair(t, emulator.Config{}, cloudsiem.RetryPolicy{})
 		emu.Seed(emulator.Binding{BoundAccount: cloudsiem.BoundAccount{BindID: 77, CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"}})
-		err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 77, CloudCode: "hcloud", AccountID: "other", AccountName: "z"})
+		_, err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 77, CloudCode: "hcloud", AccountID: "other", AccountName: "z"})
 		if !errors.Is(err, cloudsiem.ErrNotApplied) || !errors.Is(err, cloudsiem.ErrClient) {
 			t.Fatalf("mismatched AccountId: err = %v, want ErrNotApplied", err)
 		}
@@ -221,7 +222,7 @@ func TestClassifyAnswers(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 			c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(testCred), Retry: cloudsiem.RetryPolicy{MaxAttempts: 1}})
-			err := c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 1, CloudCode: "hcloud", AccountID: "1"})
+			_, err := c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 1, CloudCode: "hcloud", AccountID: "1"})
 			if got := cloudsiem.ClassOf(err); got != tt.want {
 				t.Errorf("class = %v, want %v (err %v)", got, tt.want, err)
 			}
@@ -288,7 +289,7 @@ func TestRetries(t *testing.T) {
 		emu, c := newPair(t, emulator.Config{Faults: emulator.Faults{Drop: 0.4}, Seed: 7}, cloudsiem.RetryPolicy{MaxAttempts: 10, BaseDelay: time.Microsecond})
 		emu.Seed(emulator.Binding{BoundAccount: cloudsiem.BoundAccount{BindID: 9, CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"}})
 		for i := range 20 {
-			if err := c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 9, CloudCode: "hcloud", AccountID: "1", AccountName: "n"}); err != nil {
+			if _, err := c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 9, CloudCode: "hcloud", AccountID: "1", AccountName: "n"}); err != nil {
 				t.Fatalf("modify %d: %v", i, err)
 			}
 		}
@@ -298,7 +299,7 @@ func TestRetries(t *testing.T) {
 	})
 	t.Run("BindAccount with unknown outcome is not resent", func(t *testing.T) {
 		emu, c := newPair(t, emulator.Config{Faults: emulator.Faults{DropAfterApply: 1}}, cloudsiem.RetryPolicy{BaseDelay: time.Microsecond})
-		err := c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"})
+		_, err := c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"})
 		if !errors.Is(err, cloudsiem.ErrOutcomeUnknown) || !errors.Is(err, cloudsiem.ErrNetwork) {
 			t.Fatalf("err = %v, want ErrOutcomeUnknown", err)
 		}
@@ -332,7 +333,7 @@ func TestRetries(t *testing.T) {
 	})
 	t.Run("no retry on client and auth errors", func(t *testing.T) {
 		emu, c := newPair(t, emulator.Config{}, cloudsiem.RetryPolicy{MaxAttempts: 5})
-		_ = c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "aws", AccountID: "1", AccountName: "x", AccessID: "y"})
+		_, _ = c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "aws", AccountID: "1", AccountName: "x", AccessID: "y"})
 		if n := len(emu.Requests()); n != 1 {
 			t.Errorf("%d requests for an invalid CloudCode, want 1", n)
 		}

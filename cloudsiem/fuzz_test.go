@@ -65,8 +65,9 @@ func FuzzDecodeAnswer(f *testing.F) {
 		if err == nil && list == nil {
 			t.Fatal("list succeeded without a list")
 		}
-		check("modify", c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 1, CloudCode: "hcloud", AccountID: "1"}))
-		err = c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "a", AccessID: "b"})
+		_, err = c.ModifyBindAccount(t.Context(), cloudsiem.ModifyBindAccountRequest{BindID: 1, CloudCode: "hcloud", AccountID: "1"})
+		check("modify", err)
+		_, err = c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "a", AccessID: "b"})
 		check("bind", err)
 		if status == 200 && err != nil && cloudsiem.ClassOf(err) == cloudsiem.ClassServer && !errors.Is(err, cloudsiem.ErrOutcomeUnknown) {
 			t.Fatalf("a garbled 200 to BindAccount must be ErrOutcomeUnknown: %v", err)

@@ -174,6 +174,9 @@ func TestSIGTERMDuringApplyExitsCleanly(t *testing.T) {
 		t.Errorf("no clean stop logged:\n%s", p.stderr)
 	}
 	applied := strings.Count(p.stderr.String(), `"msg":"change applied"`)
+	if withID := regexp.MustCompile(`"msg":"change applied"[^\n]*"request_id":"[0-9A-F-]{20,}"`).FindAllString(p.stderr.String(), -1); len(withID) != applied {
+		t.Errorf("%d of %d 'change applied' lines carry the RequestId", len(withID), applied)
+	}
 	if applied != counts["ok"] {
 		t.Errorf("the server applied %d, the daemon logged %d: an answer was lost", counts["ok"], applied)
 	}

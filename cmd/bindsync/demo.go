@@ -145,7 +145,7 @@ func demoDrift(st *desired.State) demoWorld {
 		w.seeds = append(w.seeds, s)
 	}
 	extra := emulator.Binding{Scope: emulator.Scope{RegionID: st.RegionID}, BoundAccount: cloudsiem.BoundAccount{
-		CloudCode: "hcloud", AccountID: "0999999999", AccountName: "bound-by-hand", AccessID: "HPUAEXAMPLE0009999", DataSourceCount: 1}}
+		CloudCode: "hcloud", AccountID: "0999999999", AccountName: "bound-by-hand", AccessID: "HPUAEXAMPLE0009999"}}
 	fmt.Fprintf(&b, "  ? hcloud/0999999999 is bound but not in the file (reported; deleted only under --policy sync)\n")
 	w.seeds = append(w.seeds, extra)
 	w.describe = b.String()

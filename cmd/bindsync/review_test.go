@@ -36,7 +36,7 @@ func TestSavedPlans(t *testing.T) {
 			t.Fatalf("saved plan:\n%s", data)
 		}
 		var sp savedPlan
-		if err := json.Unmarshal([]byte(data), &sp); err != nil || len(sp.Changes) != 3 {
+		if err := json.Unmarshal([]byte(data), &sp); err != nil || len(sp.Changes) != 3 || !strings.Contains(sp.Text, "+ create qcloud/3") {
 			t.Fatalf("saved plan does not parse as a bindsync plan: %v", err)
 		}
 		if code, out, errOut := runCLI(t, "apply", "--plan", saved, "--endpoint", url, "--policy", "upsert"); code != 0 {

@@ -24,6 +24,7 @@ type savedPlan struct {
 	Options   savedOptions    `json:"options"`
 	Digest    string          `json:"digest"`
 	Changes   []savedChange   `json:"changes"`
+	Text      string          `json:"text"` // what `bindsync plan` prints
 	Plan      json.RawMessage `json:"plan"`
 }
 
@@ -50,7 +51,7 @@ func newSavedPlan(file, fileHash string, opts plan.Options, p plan.Plan, digest 
 		Version: 1, CreatedAt: time.Now().UTC().Truncate(time.Second), File: file, FileHash: fileHash,
 		Options: savedOptions{Policy: string(opts.Policy), MaxChangeRatio: opts.MaxChangeRatio, Force: opts.Force,
 			DeleteWithDataSources: opts.DeleteWithDataSources, Digest: plan.OptionsDigest(opts)},
-		Digest: digest, Changes: []savedChange{}, Plan: rendered,
+		Digest: digest, Changes: []savedChange{}, Text: p.Text(), Plan: rendered,
 	}
 	for _, c := range p.Changes {
 		sp.Changes = append(sp.Changes, savedChange{Op: c.Op, Key: c.Key.String(), Digest: plan.ChangeDigest(c)})

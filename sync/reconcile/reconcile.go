@@ -19,9 +19,9 @@ import (
 // *cloudsiem.Client satisfies it.
 type API interface {
 	ListBindAccount(ctx context.Context, req cloudsiem.ListBindAccountRequest) ([]cloudsiem.BoundAccount, error)
-	BindAccount(ctx context.Context, req cloudsiem.BindAccountRequest) error
-	ModifyBindAccount(ctx context.Context, req cloudsiem.ModifyBindAccountRequest) error
-	DeleteBindAccount(ctx context.Context, req cloudsiem.DeleteBindAccountRequest) error
+	BindAccount(ctx context.Context, req cloudsiem.BindAccountRequest) (requestID string, err error)
+	ModifyBindAccount(ctx context.Context, req cloudsiem.ModifyBindAccountRequest) (requestID string, err error)
+	DeleteBindAccount(ctx context.Context, req cloudsiem.DeleteBindAccountRequest) (requestID string, err error)
 }
 
 var _ API = (*cloudsiem.Client)(nil)
@@ -128,7 +128,7 @@ type ChangeResult struct {
 	Change    plan.Change
 	Outcome   Outcome
 	Class     string // failure class (metric label) when Failed
-	RequestID string
+	RequestID string // of the answer that applied or refused it
 	Err       error
 	RetryAt   time.Time // when Deferred or Failed: the next attempt
 }
@@ -318,11 +318,11 @@ func (r *Reconciler) applyOne(ctx context.Context, c plan.Change) ChangeResult {
 		r.log.Info("dry-run: would apply", append(attrs, "outcome", DryRun)...)
 		return res
 	}
-	err := r.call(ctx, c)
+	requestID, err := r.call(ctx, c)
 	if err == nil {
-		res.Outcome = Applied
+		res.Outcome, res.RequestID = Applied, requestID
 		r.m.ChangesApplied.WithLabelValues(string(c.Op), "success").Inc()
-		r.log.Info("change applied", append(attrs, "outcome", Applied)...)
+		r.log.Info("change applied", append(attrs, "outcome", Applied, "request_id", requestID)...)
 		return res
 	}
 	if ctx.Err() != nil && cloudsiem.ClassOf(err) == 0 {
@@ -341,7 +341,7 @@ func (r *Reconciler) applyOne(ctx context.Context, c plan.Change) ChangeResult {
 	return res
 }
 
-func (r *Reconciler) call(ctx context.Context, c plan.Change) error {
+func (r *Reconciler) call(ctx context.Context, c plan.Change) (requestID string, err error) {
 	view := r.view(c.Key.Scope)
 	switch c.Op {
 	case plan.OpCreate:
@@ -351,7 +351,7 @@ func (r *Reconciler) call(ctx context.Context, c plan.Change) error {
 	case plan.OpDelete:
 		return r.api.DeleteBindAccount(ctx, cloudsiem.DeleteBindAccountRequest{View: view, BindID: c.Old.BindID, CloudCode: c.Key.CloudCode, AccountID: c.Key.AccountID, AccessID: c.Old.AccessID})
 	}
-	return fmt.Errorf("unknown operation %q", c.Op)
+	return "", fmt.Errorf("unknown operation %q", c.Op)
 }
 
 func (r *Reconciler) view(s plan.Scope) cloudsiem.View {

@@ -403,7 +403,7 @@ func TestRunLoop(t *testing.T) {
 		// Drift made outside the file is repaired at the next resync.
 		e.emu.Seed(seed("hcloud", "2", "x", "HPUA0000000002"))
 		c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: "http://127.0.0.1:1", Credentials: cloudsiem.StaticCredentials(cred), HTTPClient: &http.Client{Transport: e.emu.Transport()}})
-		if err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 1000, CloudCode: "hcloud", AccountID: "1", AccountName: "drifted"}); err != nil {
+		if _, err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 1000, CloudCode: "hcloud", AccountID: "1", AccountName: "drifted"}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Second)

@@ -240,7 +240,14 @@ func (r *Reconciler) execute(ctx context.Context, p plan.Plan, digest string) (R
 		return res, nil
 	}
 	for _, f := range p.Findings {
-		r.log.Info("not changed", "kind", f.Kind, "binding", f.Key.String(), "reason", f.Reason)
+		// Conflicts and protected bindings need a person; missing and
+		// unmanaged ones are the policy at work, counted in the summary
+		// line, and would repeat every pass.
+		level := slog.LevelDebug
+		if f.Kind == plan.KindConflict || f.Kind == plan.KindProtected {
+			level = slog.LevelWarn
+		}
+		r.log.Log(ctx, level, "not changed", "kind", f.Kind, "binding", f.Key.String(), "reason", f.Reason)
 	}
 	res.Changes = r.apply(ctx, p.Changes)
 	var errs []error

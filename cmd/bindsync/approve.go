@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,8 +18,7 @@ import (
 //	bindsync approve --address 127.0.0.1:9811                  show the plan and its hash
 //	bindsync approve --address 127.0.0.1:9811 --hash HASH      approve exactly that plan
 func cmdApprove(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("approve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("approve", stderr)
 	var address, hash, tokenFile string
 	fs.StringVar(&address, "address", "127.0.0.1:9811", "the daemon's --admin-address")
 	fs.StringVar(&hash, "hash", "", "the hash of the blocked plan to approve (empty: show the plan)")

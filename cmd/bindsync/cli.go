@@ -250,4 +250,10 @@ func (c *common) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("bindsync", flag.ContinueOnError) }
+// newFlagSet is the flag set of one command: errors are returned, not
+// fatal, and usage goes to the command's own output.
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}

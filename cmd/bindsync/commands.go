@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -15,8 +14,7 @@ import (
 
 // cmdValidate checks a file without credentials or network.
 func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := newFlagSet("validate", stdout)
 	var file string
 	fs.StringVar(&file, "file", "", "desired-state YAML file (required)")
 	fs.StringVar(&file, "f", "", "shorthand for --file")
@@ -53,8 +51,7 @@ func start(c *common, stderr io.Writer, h hooks) (*desired.State, *engine, error
 
 // cmdPlan lists and plans. It needs only ListBindAccount permission.
 func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("plan", stderr)
 	var c common
 	c.register(fs, true)
 	var output, out string
@@ -102,8 +99,7 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 
 // cmdApply runs one pass, or applies a saved plan if it is still current.
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
-	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("apply", stderr)
 	var c common
 	c.register(fs, true)
 	var planFile string

@@ -60,8 +60,7 @@ func (d *daemonFlags) validate() error {
 }
 
 func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", stderr)
 	var d daemonFlags
 	d.register(fs, true)
 	if err := parseFlags(fs, args, getenv); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -28,8 +27,7 @@ var demoCredential = cloudsiem.Credential{AccessKeyID: "LTAIdemo0000000000", Acc
 // cmdDemo runs the daemon against an in-process emulator seeded so that it
 // drifts from the example file: no cloud account, no network.
 func cmdDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr)
 	var d daemonFlags
 	d.register(fs, false)
 	var dir string

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bindsync/bindsync/cloudsiem/emulator"
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 )
@@ -78,13 +77,7 @@ var metricName = regexp.MustCompile(`\b((?:bindsync|process|go)_[a-z0-9_]+|up)\b
 // metric the daemon does not export: a renamed metric must break CI, not
 // silently mute an alert.
 func TestShippedQueriesUseExportedMetrics(t *testing.T) {
-	setCredentials(t)
-	emu, url := startEmulator(t, emulator.Config{})
-	emu.Seed(seed("hcloud", "1", "a", "HPUA0000000001"))
-	path := filepath.Join(t.TempDir(), "desired.yaml")
-	writeFile(t, path, file(binding("hcloud", "1", "a", "HPUA0000000001")))
-	d := startDaemon(t, "-f", path, "--endpoint", url)
-	eventually(t, "a pass", func() bool { return gauge(t, d.metrics, "bindsync_last_reconcile_success_timestamp_seconds") > 0 })
+	d, _ := startConvergedDaemon(t)
 	exported := map[string]bool{"up": true} // set by Prometheus itself
 	for name, mf := range scrape(t, d.metrics) {
 		exported[name] = true

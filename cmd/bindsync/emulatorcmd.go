@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,8 +18,7 @@ import (
 // ALIBABA_CLOUD_SECURITY_TOKEN when set), so a bindsync started with the same
 // environment talks to it as it would to the cloud.
 func cmdEmulator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("emulator", stderr)
 	var (
 		listen, seedFile string
 		quota            int

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,8 +24,7 @@ import (
 // is deterministic and the formatting stable; nothing secret is written
 // (AccessKey IDs are identifiers, not secrets, and the file needs them).
 func cmdImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("import", stderr)
 	var c common
 	c.register(fs, false)
 	var (

@@ -221,7 +221,7 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFlagSet()
+			fs := newFlagSet("run", io.Discard)
 			var d daemonFlags
 			d.register(fs, true)
 			getenv := func(k string) string { return tt.env[k] }
@@ -276,6 +276,23 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// startConvergedDaemon runs a daemon for one binding and waits until its
+// first pass has succeeded.
+func startConvergedDaemon(t *testing.T) (*daemon, *emulator.Emulator) {
+	t.Helper()
+	setCredentials(t)
+	emu, url := startEmulator(t, emulator.Config{})
+	emu.Seed(seed("hcloud", "0123456789", "old", "HPUAEXAMPLE0000001"))
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, file(binding("hcloud", "0123456789", "huawei-prod", "HPUAEXAMPLE0000001")))
+	d := startDaemon(t, "-f", path, "--endpoint", url, "--max-change-ratio", "1")
+	eventually(t, "converged", func() bool { return names(emu)["hcloud/0123456789"] == "huawei-prod" })
+	eventually(t, "a successful pass recorded", func() bool {
+		return gauge(t, d.metrics, "bindsync_last_reconcile_success_timestamp_seconds") > 0
+	})
+	return d, emu
 }
 
 func (d *daemon) stop(t *testing.T) int {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/bindsync/bindsync/cloudsiem/emulator"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -43,16 +41,7 @@ var wantMetrics = []struct {
 }
 
 func TestMetricsExposition(t *testing.T) {
-	setCredentials(t)
-	emu, url := startEmulator(t, emulator.Config{})
-	emu.Seed(seed("hcloud", "0123456789", "old", "HPUAEXAMPLE0000001"))
-	path := filepath.Join(t.TempDir(), "desired.yaml")
-	writeFile(t, path, file(binding("hcloud", "0123456789", "huawei-prod", "HPUAEXAMPLE0000001")))
-	d := startDaemon(t, "-f", path, "--endpoint", url, "--max-change-ratio", "1")
-	eventually(t, "converged", func() bool { return names(emu)["hcloud/0123456789"] == "huawei-prod" })
-	eventually(t, "a successful pass recorded", func() bool {
-		return gauge(t, d.metrics, "bindsync_last_reconcile_success_timestamp_seconds") > 0
-	})
+	d, _ := startConvergedDaemon(t)
 
 	families := scrape(t, d.metrics)
 	var list []*dto.MetricFamily

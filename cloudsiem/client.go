@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxResponseBytes bounds how much of an answer is read; a larger answer is a
@@ -72,13 +73,27 @@ type Client struct {
 // wait for an attempt in flight.
 const DefaultRequestTimeout = 20 * time.Second
 
-// DefaultHTTPClient has a per-request timeout and a pooled transport.
-func DefaultHTTPClient() *http.Client {
+// NewHTTPClient returns an HTTP client whose timeout bounds a whole attempt
+// (connect, headers and body) and which never follows a redirect. A timeout
+// of zero or less means DefaultRequestTimeout.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
-	tr.ResponseHeaderTimeout = DefaultRequestTimeout
-	return &http.Client{Timeout: DefaultRequestTimeout, Transport: tr}
+	tr.ResponseHeaderTimeout = timeout
+	return &http.Client{Timeout: timeout, Transport: tr, CheckRedirect: refuseRedirect}
 }
+
+// DefaultHTTPClient is NewHTTPClient(DefaultRequestTimeout).
+func DefaultHTTPClient() *http.Client { return NewHTTPClient(DefaultRequestTimeout) }
+
+// refuseRedirect hands a 3xx answer back to the caller instead of following
+// it: following would re-send a signed mutation and the STS token to
+// whatever host Location names, or turn a POST into a GET whose answer would
+// be read as the binding list.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // New builds a client. It fails on a missing credential source or an endpoint
 // that is not https (plain http is allowed for loopback only).
@@ -110,6 +125,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = DefaultHTTPClient()
+	} else {
+		// Whatever client is given, redirects are never followed.
+		hc := *c.http
+		hc.CheckRedirect = refuseRedirect
+		c.http = &hc
 	}
 	if c.ua == "" {
 		c.ua = "bindsync"
@@ -127,16 +147,62 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Endpoint() string { return c.endpoint.String() }
 
 // ListBindAccount returns every binding of one cloud code in the given view.
+// An answer with no Data (absent or null) is an empty list, as the official
+// SDK reads it. An answer whose entries repeat a BindId, miss BindId,
+// AccountId or CloudCode, or carry a BindId <= 0 is refused as a whole
+// (ErrBrokenAnswer): nothing may be planned from a list that cannot be
+// trusted. Every entry's CloudCode is the one that was asked for.
 func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest) ([]BoundAccount, error) {
 	var resp listResponse
 	if err := c.call(ctx, ActionListBindAccount, req.form(), "", &resp); err != nil {
 		return nil, err
 	}
-	if resp.Data == nil {
-		// Absent or null: never read as "nothing is bound".
-		return nil, malformed(ActionListBindAccount, resp.RequestID, errors.New("answer has no Data list"))
+	out, err := checkList(resp.Data, req.CloudCode)
+	if err != nil {
+		return nil, &APIError{Action: ActionListBindAccount, Class: ClassServer, HTTPStatus: http.StatusOK, RequestID: resp.RequestID,
+			Message: "broken list answer", Err: errors.Join(ErrBrokenAnswer, err), Attempts: 1}
 	}
-	return *resp.Data, nil
+	return out, nil
+}
+
+// checkList validates the entries of a list answer and converts them.
+func checkList(items []listItem, cloudCode string) ([]BoundAccount, error) {
+	out := make([]BoundAccount, 0, len(items))
+	seen := make(map[int64]int, len(items))
+	var errs []error
+	for i, it := range items {
+		var missing []string
+		if it.BindID == nil {
+			missing = append(missing, "BindId")
+		}
+		if it.AccountID == nil || strings.TrimSpace(*it.AccountID) == "" {
+			missing = append(missing, "AccountId")
+		}
+		if it.CloudCode == nil || strings.TrimSpace(*it.CloudCode) == "" {
+			missing = append(missing, "CloudCode")
+		}
+		switch {
+		case len(missing) > 0:
+			errs = append(errs, fmt.Errorf("entry %d: no %s", i+1, strings.Join(missing, ", ")))
+			continue
+		case *it.BindID <= 0:
+			errs = append(errs, fmt.Errorf("entry %d: BindId %d is not positive", i+1, *it.BindID))
+			continue
+		}
+		if first, dup := seen[*it.BindID]; dup {
+			errs = append(errs, fmt.Errorf("entries %d and %d: both have BindId %d", first, i+1, *it.BindID))
+			continue
+		}
+		seen[*it.BindID] = i + 1
+		out = append(out, BoundAccount{
+			BindID: *it.BindID, AccountID: *it.AccountID, AccountName: it.AccountName, AccessID: it.AccessID,
+			CloudCode: cloudCode, CreateUser: it.CreateUser, ModifyTime: it.ModifyTime, DataSourceCount: it.DataSourceCount,
+		})
+		if len(errs) >= 5 {
+			break
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // The mutating calls return the RequestId of the answer that applied them
@@ -184,7 +250,7 @@ func malformed(action, rid string, err error) *APIError {
 }
 
 // call runs the attempt loop; the first good 200 answer is decoded into out.
-func (c *Client) call(ctx context.Context, action string, form url.Values, accessID string, out answer) error {
+func (c *Client) call(ctx context.Context, action string, form url.Values, accessID string, out any) error {
 	body := []byte(form.Encode())
 	start := c.now()
 	var last *APIError
@@ -215,16 +281,23 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 		if aerr == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			return cancelled(ctx, action, ctx.Err(), aerr)
-		}
 		aerr.Attempts = attempt
 		aerr.Message = maskIn(aerr.Message, accessID)
 		last = aerr
-		if action == ActionBindAccount && outcomeUnknown(aerr) {
-			// It may have been bound: resending could fail "already bound"
-			// or worse. The caller lists again first.
+		if isMutation(action) && outcomeUnknown(aerr) {
+			// It may have been applied: the caller lists again before it
+			// decides anything, and a BindAccount is never resent blindly
+			// (it could fail "already bound" or bind twice).
 			aerr.Err = errors.Join(ErrOutcomeUnknown, aerr.Err)
+		}
+		if ctx.Err() != nil {
+			// Shut down after this attempt went out: it keeps its class
+			// and its outcome mark, so it is counted and logged as what it
+			// was, never as "not sent".
+			aerr.Err = errors.Join(aerr.Err, context.Cause(ctx))
+			return aerr
+		}
+		if action == ActionBindAccount && errors.Is(aerr.Err, ErrOutcomeUnknown) {
 			return aerr
 		}
 		if !aerr.Class.Retryable() || attempt >= c.retry.MaxAttempts {
@@ -244,24 +317,31 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 	}
 }
 
+// cancelled is the error of a call that ctx ended. When an attempt had
+// already gone out, the call keeps that attempt's class and outcome mark (it
+// was sent, and may have been applied); otherwise nothing was sent.
 func cancelled(ctx context.Context, action string, err error, last *APIError) error {
 	if cause := context.Cause(ctx); cause != nil {
 		err = cause
 	}
 	if last != nil {
-		return fmt.Errorf("%s: %w (last failure: %v)", action, err, last)
+		last.Err = errors.Join(last.Err, err)
+		return last
 	}
 	return fmt.Errorf("%s: %w", action, err)
 }
 
 // attempt sends one signed request, classifies the answer and, for a good
 // 200, decodes it into out (once: list answers can be megabytes).
-func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential, out answer) *APIError {
-	// An attempt that is on the wire is not cut off when ctx is cancelled (on
-	// shutdown): a mutation cut in half leaves its outcome unknown. The HTTP
-	// client's timeout bounds it instead; every wait before and between
-	// attempts still ends at once with ctx.
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
+func (c *Client) attempt(ctx context.Context, action string, body []byte, cred Credential, out any) *APIError {
+	// A mutation that is on the wire is not cut off when ctx is cancelled (on
+	// shutdown): cut in half, its outcome would be unknown. The HTTP client's
+	// timeout bounds it instead. A read changes nothing and stops at once.
+	reqCtx := ctx
+	if isMutation(action) {
+		reqCtx = context.WithoutCancel(ctx)
+	}
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.endpoint.String()+"/", bytes.NewReader(body))
 	if err != nil {
 		return &APIError{Action: action, Class: ClassClient, Message: "build request", Err: err}
 	}
@@ -297,27 +377,29 @@ func (c *Client) attempt(ctx context.Context, action string, body []byte, cred C
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
 	}()
-	retryAfter, hasRetryAfter := parseRetryAfter(resp.Header.Get("x-acs-retry-after"))
 	answerBody := &countingReader{r: io.LimitReader(resp.Body, MaxResponseBytes+1)}
-	if resp.StatusCode == http.StatusOK && !hasRetryAfter {
-		// Decode straight from the stream: a list answer can be megabytes,
-		// and buffering it first doubles the daemon's peak memory.
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		// Every 2xx is a success, as in the official SDK core; its Code,
+		// Message and any x-acs-retry-after are not read. Decode straight
+		// from the stream: a list answer can be megabytes.
 		if err := json.NewDecoder(answerBody).Decode(out); err != nil {
 			switch {
 			case answerBody.n > MaxResponseBytes:
-				return &APIError{Action: action, Class: ClassServer, HTTPStatus: http.StatusOK, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
+				return &APIError{Action: action, Class: ClassServer, HTTPStatus: resp.StatusCode, Message: fmt.Sprintf("answer larger than %d bytes", MaxResponseBytes)}
 			case isTransportError(err):
-				return &APIError{Action: action, Class: ClassNetwork, HTTPStatus: http.StatusOK, Message: "reading answer", Err: scrubURL(err)}
+				return &APIError{Action: action, Class: ClassNetwork, HTTPStatus: resp.StatusCode, Message: "reading answer", Err: scrubURL(err)}
 			}
-			return &APIError{Action: action, Class: ClassServer, HTTPStatus: http.StatusOK, Message: "malformed answer", Err: err}
+			return &APIError{Action: action, Class: ClassServer, HTTPStatus: resp.StatusCode, Message: "malformed answer", Err: err}
 		}
-		env := out.env()
-		if env.Code == "" {
-			return nil
-		}
-		return &APIError{Action: action, Class: classify(http.StatusOK, env.Code, false), HTTPStatus: http.StatusOK,
-			Code: env.Code, Message: truncate(env.Message, 512), RequestID: env.RequestID, Recommend: env.Recommend}
+		return nil
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		// Never followed (see refuseRedirect). Where it pointed is not
+		// echoed: it may carry anything.
+		return &APIError{Action: action, Class: ClassRedirect, HTTPStatus: resp.StatusCode,
+			Message: "the endpoint answered with a redirect; bindsync never follows one (check --endpoint and any proxy in between)"}
 	}
+	retryAfter := parseRetryAfter(resp.Header.Get("x-acs-retry-after"))
 	data, err := io.ReadAll(answerBody)
 	if err != nil {
 		return &APIError{Action: action, Class: ClassNetwork, HTTPStatus: resp.StatusCode, Message: "reading answer", Err: scrubURL(err)}
@@ -338,7 +420,7 @@ func (c *Client) attempt(ctx context.Context, action string, body []byte, cred C
 	if !isJSON {
 		ae.Message = "non-JSON answer: " + snippet(data)
 	}
-	ae.Class = classify(resp.StatusCode, eb.Code, hasRetryAfter)
+	ae.Class = classify(resp.StatusCode, eb.Code, retryAfter > 0)
 	if eb.AccessDenied {
 		ae.Class = ClassAuth
 	}
@@ -375,7 +457,7 @@ func outcomeUnknown(e *APIError) bool {
 	switch {
 	case e.Class == ClassNetwork:
 		return !notSent(e.Err)
-	case e.HTTPStatus == http.StatusOK && e.Class == ClassServer:
+	case e.HTTPStatus >= 200 && e.HTTPStatus < 300 && e.Class == ClassServer:
 		return true
 	}
 	return false
@@ -412,15 +494,23 @@ func decodeErrorBody(data []byte) (errorBody, bool) {
 	}, true
 }
 
-func parseRetryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
+// parseRetryAfter reads x-acs-retry-after (milliseconds, as darabonba-openapi
+// reads it) from an error answer; anything but a positive number is ignored.
+func parseRetryAfter(v string) time.Duration {
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	if err != nil || n < 0 {
-		return 0, true
+	if err != nil || n <= 0 {
+		return 0
 	}
-	return time.Duration(n) * time.Millisecond, true // milliseconds, as darabonba-openapi reads it
+	return time.Duration(n) * time.Millisecond
+}
+
+// isMutation reports whether an action changes state.
+func isMutation(action string) bool {
+	switch action {
+	case ActionBindAccount, ActionModifyBindAccount, ActionDeleteBindAccount:
+		return true
+	}
+	return false
 }
 
 // notSent reports whether a transport error happened before the request
@@ -457,9 +547,14 @@ func snippet(data []byte) string {
 	return truncate(strings.Join(strings.Fields(s), " "), 120)
 }
 
+// truncate cuts s to at most n bytes on a rune boundary (the API's
+// messages are often Chinese) and marks the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -3,6 +3,7 @@ package cloudsiem_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
+	"github.com/aliyun/credentials-go/credentials"
 	"github.com/bindsync/bindsync/cloudsiem"
 	"github.com/bindsync/bindsync/cloudsiem/emulator"
 )
@@ -40,6 +43,10 @@ func TestOperationsRoundTrip(t *testing.T) {
 	emu, c := newPair(t, emulator.Config{}, cloudsiem.RetryPolicy{})
 	ctx := t.Context()
 	view := cloudsiem.View{RegionID: "cn-hangzhou"}
+	if _, err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{View: view, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "huawei-prod", AccessID: "HPUAEXAMPLE0000001"}); !errors.Is(err, cloudsiem.ErrClient) || cloudsiem.ClassOf(err).Retryable() {
+		t.Fatalf("BindAccount of a key that is not registered: %v, want a client error that is not retried", err)
+	}
+	emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUAEXAMPLE0000001", AccountID: "0123456789"}, emulator.Key{CloudCode: "hcloud", AccessID: "HPUAEXAMPLE0000009", AccountID: "0123456789"})
 
 	rid, err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{View: view, CloudCode: "hcloud", AccountID: "0123456789", AccountName: "huawei-prod", AccessID: "HPUAEXAMPLE0000001"})
 	if err != nil || len(rid) < 16 {
@@ -203,7 +210,13 @@ func TestClassifyAnswers(t *testing.T) {
 		{name: "AccessDeniedDetail", status: 400, body: `{"Code":"SomethingNew","AccessDeniedDetail":{"AuthAction":"yundun-sas:BindAccount"}}`, want: cloudsiem.ClassAuth},
 		{name: "403 Forbidden", status: 403, body: `{"Code":"Forbidden.RAM"}`, want: cloudsiem.ClassAuth},
 		{name: "other 400", status: 400, body: `{"Code":"MissingParameter"}`, want: cloudsiem.ClassClient},
-		{name: "200 with an error body", status: 200, body: `{"Code":"InvalidParameter","Message":"m"}`, want: cloudsiem.ClassClient},
+		// The official SDK takes every 2xx as a success; without Data.Count
+		// bindsync cannot tell what happened (stricter: sdk_test.go).
+		{name: "200 with an error body", status: 200, body: `{"Code":"InvalidParameter","Message":"m"}`, want: cloudsiem.ClassServer},
+		{name: "200 with the success envelope", status: 200, body: `{"Code":200,"Success":true,"Message":"success","Data":{"Count":1}}`},
+		{name: "200 with a string Code", status: 200, body: `{"Code":"OK","Data":{"Count":1}}`},
+		{name: "retry-after on a 200 is ignored", status: 200, header: map[string]string{"x-acs-retry-after": "10"}, body: `{"Data":{"Count":1}}`},
+		{name: "negative retry-after on a 400", status: 400, header: map[string]string{"x-acs-retry-after": "-5"}, body: `{"Code":"Whatever"}`, want: cloudsiem.ClassClient},
 		{name: "200 malformed JSON", status: 200, body: `{"Data": {"Count": `, want: cloudsiem.ClassServer},
 		{name: "200 wrong field type", status: 200, body: `{"Data": {"Count": "one"}}`, want: cloudsiem.ClassServer},
 		{name: "200 missing Data", status: 200, body: `{"RequestId":"r"}`, want: cloudsiem.ClassServer},
@@ -298,7 +311,7 @@ func TestRetries(t *testing.T) {
 		}
 	})
 	t.Run("BindAccount with unknown outcome is not resent", func(t *testing.T) {
-		emu, c := newPair(t, emulator.Config{Faults: emulator.Faults{DropAfterApply: 1}}, cloudsiem.RetryPolicy{BaseDelay: time.Microsecond})
+		emu, c := newPair(t, emulator.Config{Faults: emulator.Faults{DropAfterApply: 1}, AnyKey: true}, cloudsiem.RetryPolicy{BaseDelay: time.Microsecond})
 		_, err := c.BindAccount(t.Context(), cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "x", AccessID: "HPUAEXAMPLE0000001"})
 		if !errors.Is(err, cloudsiem.ErrOutcomeUnknown) || !errors.Is(err, cloudsiem.ErrNetwork) {
 			t.Fatalf("err = %v, want ErrOutcomeUnknown", err)
@@ -356,12 +369,20 @@ func TestEndpoints(t *testing.T) {
 		{cfg: cloudsiem.Config{Endpoint: "http://10.0.0.1"}, wantErr: true},
 		{cfg: cloudsiem.Config{Endpoint: "ftp://127.0.0.1"}, wantErr: true},
 		{cfg: cloudsiem.Config{Endpoint: "https://example.com/path"}, wantErr: true},
+		{cfg: cloudsiem.Config{Endpoint: "https://cloud-siem.cn-shanghai.aliyuncs.com/"}, want: "https://cloud-siem.cn-shanghai.aliyuncs.com"},
+		{cfg: cloudsiem.Config{Endpoint: "https://example.com?x=1"}, wantErr: true},
+		{cfg: cloudsiem.Config{Endpoint: "https://example.com/#frag"}, wantErr: true},
+		{cfg: cloudsiem.Config{Endpoint: "https://user:hunter2pass@example.com"}, wantErr: true},
+		{cfg: cloudsiem.Config{Endpoint: "https://user:hunter2pass@exa mple.com/%zz"}, wantErr: true},
 	} {
 		tt.cfg.Credentials = creds
 		c, err := cloudsiem.New(tt.cfg)
 		if (err != nil) != tt.wantErr {
 			t.Errorf("New(%+v) err = %v, wantErr %v", tt.cfg.Endpoint+tt.cfg.RegionID, err, tt.wantErr)
 			continue
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2pass") {
+			t.Errorf("the error echoes a password: %v", err)
 		}
 		if err == nil && c.Endpoint() != tt.want {
 			t.Errorf("Endpoint() = %q, want %q", c.Endpoint(), tt.want)
@@ -422,4 +443,176 @@ func TestChainCredentials(t *testing.T) {
 	if _, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"}); err != nil {
 		t.Errorf("STS credentials from the chain: %v", err)
 	}
+}
+
+// TestTrailingSlashEndpointWorks: the request goes to "/", which the
+// signature covers (it went to "//" and every call failed).
+func TestTrailingSlashEndpointWorks(t *testing.T) {
+	emu := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{testCred}})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	c, err := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL + "/", Credentials: cloudsiem.StaticCredentials(testCred)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"}); err != nil {
+		t.Fatalf("list through %s/: %v", srv.URL, err)
+	}
+}
+
+// TestChainHeals: credentials-go's default chain remembers the provider it
+// tried last; once every provider failed, it never tries the others again.
+// bindsync rebuilds the chain after a failure, so a source that appears
+// later (RRSA after a transient STS failure, here the environment) is found.
+func TestChainHeals(t *testing.T) {
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+	chain, err := cloudsiem.NewChainCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := credentials.NewCredential(nil) // the chain as credentials-go ships it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.Credential(t.Context()); err == nil {
+		t.Fatal("no source yet, but a credential came back")
+	}
+	if _, err := raw.GetCredential(); err == nil {
+		t.Fatal("no source yet, but the raw chain answered")
+	}
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIlater00000001")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "later-secret")
+	if _, err := raw.GetCredential(); err == nil {
+		t.Log("credentials-go no longer pins the last provider after a failure; the rebuild is now only a safeguard")
+	}
+	got, err := chain.Credential(t.Context())
+	if err != nil || got.AccessKeyID != "LTAIlater00000001" {
+		t.Fatalf("after the source appeared: %v, %v", got, err)
+	}
+}
+
+// TestConfigTypesPrintNoSecret: %v, %+v and %#v of every type that holds a
+// credential.
+func TestConfigTypesPrintNoSecret(t *testing.T) {
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIprint00000001")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "print-secret-value")
+	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "print-token-value")
+	chain, err := cloudsiem.NewChainCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.Credential(t.Context()); err != nil { // the chain now caches the secret
+		t.Fatal(err)
+	}
+	cred := cloudsiem.Credential{AccessKeyID: "LTAIprint00000001", AccessKeySecret: "print-secret-value", SecurityToken: "print-token-value"}
+	values := []any{cred, &cred, cloudsiem.StaticCredentials(cred), chain,
+		cloudsiem.Config{Credentials: chain}, cloudsiem.Config{Credentials: cloudsiem.StaticCredentials(cred)},
+		emulator.Config{Credentials: []cloudsiem.Credential{cred}}}
+	for _, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			out := fmt.Sprintf(verb, v)
+			if strings.Contains(out, "print-secret-value") || strings.Contains(out, "print-token-value") {
+				t.Errorf("%s of %T leaks: %s", verb, v, out)
+			}
+		}
+	}
+}
+
+// TestMessagesCutOnRuneBoundary: a long Chinese message stays valid UTF-8.
+func TestMessagesCutOnRuneBoundary(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(400)
+		fmt.Fprintf(w, `{"Code":"InvalidParameter","Message":"x%s"}`, strings.Repeat("参数错误", 100))
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(testCred)})
+	_, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"})
+	if err == nil || !utf8.ValidString(err.Error()) || !strings.Contains(err.Error(), "…") {
+		t.Fatalf("err = %q", err)
+	}
+}
+
+// TestRequestTimeoutIsEndToEnd: the timeout bounds the wait for headers too,
+// whatever its value (the header wait was capped at 20 s).
+func TestRequestTimeoutIsEndToEnd(t *testing.T) {
+	for _, d := range []time.Duration{50 * time.Millisecond, time.Minute} {
+		hc := cloudsiem.NewHTTPClient(d)
+		if tr := hc.Transport.(*http.Transport); hc.Timeout != d || tr.ResponseHeaderTimeout != d {
+			t.Errorf("NewHTTPClient(%s): timeout %s, header timeout %s", d, hc.Timeout, tr.ResponseHeaderTimeout)
+		}
+	}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(func() { close(release); srv.Close() })
+	c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(testCred),
+		HTTPClient: cloudsiem.NewHTTPClient(50 * time.Millisecond), Retry: cloudsiem.RetryPolicy{MaxAttempts: 1}})
+	_, err := c.ListBindAccount(t.Context(), cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"})
+	if !errors.Is(err, cloudsiem.ErrNetwork) {
+		t.Fatalf("err = %v, want a network-class timeout", err)
+	}
+}
+
+// TestCancellation: a read stops as soon as ctx ends; a mutation that was on
+// the wire when ctx ended keeps its class and outcome mark.
+func TestCancellation(t *testing.T) {
+	t.Run("a list in flight stops promptly", func(t *testing.T) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		t.Cleanup(func() { close(release); srv.Close() })
+		c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(testCred), HTTPClient: cloudsiem.NewHTTPClient(time.Minute)})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{CloudCode: "hcloud"})
+			done <- err
+		}()
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want context.Canceled", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the list did not stop within 10 s of cancellation")
+		}
+	})
+	t.Run("a mutation cut by shutdown keeps its class", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			cancel() // shutdown arrives while the request is at the server
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+		}))
+		t.Cleanup(srv.Close)
+		c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: srv.URL, Credentials: cloudsiem.StaticCredentials(testCred)})
+		for _, call := range []func() error{
+			func() error {
+				_, err := c.ModifyBindAccount(ctx, cloudsiem.ModifyBindAccountRequest{BindID: 1, CloudCode: "hcloud", AccountID: "1"})
+				return err
+			},
+			func() error {
+				_, err := c.BindAccount(ctx, cloudsiem.BindAccountRequest{CloudCode: "hcloud", AccountID: "1", AccountName: "n", AccessID: "HPUA0000000001"})
+				return err
+			},
+		} {
+			ctx, cancel = context.WithCancel(t.Context())
+			err := call()
+			if cloudsiem.ClassOf(err) != cloudsiem.ClassNetwork || !errors.Is(err, cloudsiem.ErrOutcomeUnknown) || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want a network failure with unknown outcome, and the cancellation", err)
+			}
+		}
+		cancel()
+	})
 }

@@ -1,6 +1,7 @@
 package cloudsiem
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -29,17 +30,28 @@ func EndpointFor(regionID string) (string, error) {
 
 // checkEndpoint accepts https URLs, and plain http only for loopback hosts
 // (the emulator): credentials-signed traffic never crosses a network in clear.
+// A trailing "/" is accepted (people paste it); any other path, a query, a
+// fragment or user information is refused. Errors never echo a password.
 func checkEndpoint(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("endpoint %q: %w", raw, err)
+		// url.Parse's error quotes the whole input, password included.
+		return nil, errors.New("endpoint: not a URL; want https://host[:port]")
 	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("endpoint %q: no host", raw)
+	shown := u.Redacted()
+	switch {
+	case u.User != nil:
+		return nil, fmt.Errorf("endpoint %q: user information is not allowed; credentials come from the credentials chain", shown)
+	case u.Host == "":
+		return nil, fmt.Errorf("endpoint %q: no host; want https://host[:port]", shown)
+	case u.Path != "" && u.Path != "/" || u.RawPath != "":
+		return nil, fmt.Errorf("endpoint %q: a path is not allowed; want https://host[:port]", shown)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("endpoint %q: a query is not allowed; want https://host[:port]", shown)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return nil, fmt.Errorf("endpoint %q: a fragment is not allowed; want https://host[:port]", shown)
 	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("endpoint %q: want scheme://host[:port] only", raw)
-	}
+	u = &url.URL{Scheme: u.Scheme, Host: u.Host} // the request path "/" is added per request
 	switch u.Scheme {
 	case "https":
 		return u, nil
@@ -47,9 +59,9 @@ func checkEndpoint(raw string) (*url.URL, error) {
 		if isLoopback(u.Hostname()) {
 			return u, nil
 		}
-		return nil, fmt.Errorf("endpoint %q: plain http is only allowed for loopback hosts", raw)
+		return nil, fmt.Errorf("endpoint %q: plain http is only allowed for loopback hosts", shown)
 	}
-	return nil, fmt.Errorf("endpoint %q: scheme must be https", raw)
+	return nil, fmt.Errorf("endpoint %q: scheme must be https", shown)
 }
 
 func isLoopback(host string) bool {

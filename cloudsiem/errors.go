@@ -17,10 +17,11 @@ const (
 	ClassNetwork                    // timeouts, resets, refused connections
 	ClassAuth                       // signature, AccessKey, token, permission
 	ClassClient                     // any other 4xx, and a 200 with Count <= 0
+	ClassRedirect                   // a 3xx: never followed, never retried
 )
 
 // Classes lists every class (for metrics created up front).
-var Classes = [...]Class{ClassThrottled, ClassServer, ClassNetwork, ClassAuth, ClassClient}
+var Classes = [...]Class{ClassThrottled, ClassServer, ClassNetwork, ClassAuth, ClassClient, ClassRedirect}
 
 // String returns the metric label of the class.
 func (c Class) String() string {
@@ -35,6 +36,8 @@ func (c Class) String() string {
 		return "auth_error"
 	case ClassClient:
 		return "client_error"
+	case ClassRedirect:
+		return "redirect"
 	}
 	return "unknown"
 }
@@ -51,6 +54,11 @@ var (
 	ErrNetwork   = errors.New("cloudsiem: network error")
 	ErrAuth      = errors.New("cloudsiem: authentication or authorization failed")
 	ErrClient    = errors.New("cloudsiem: request rejected")
+	ErrRedirect  = errors.New("cloudsiem: redirect refused")
+
+	// ErrBrokenAnswer is a 2xx list answer that cannot be trusted (repeated
+	// or missing BindIds, entries without AccountId or CloudCode).
+	ErrBrokenAnswer = errors.New("cloudsiem: broken answer")
 
 	// ErrNotApplied is a 200 answer whose Data.Count is 0 or less: the API
 	// accepted the request but changed nothing (for example an unknown BindId).
@@ -73,6 +81,8 @@ func (c Class) sentinel() error {
 		return ErrAuth
 	case ClassClient:
 		return ErrClient
+	case ClassRedirect:
+		return ErrRedirect
 	}
 	return nil
 }

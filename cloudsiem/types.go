@@ -1,8 +1,10 @@
 package cloudsiem
 
 import (
+	"encoding/json"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/bindsync/bindsync/internal/redact"
 )
@@ -13,12 +15,16 @@ const (
 	ActionBindAccount       = "BindAccount"
 	ActionModifyBindAccount = "ModifyBindAccount"
 	ActionDeleteBindAccount = "DeleteBindAccount"
-	APIVersion              = "2022-06-16"
+	// ActionListAccountAccessID lists the AccessKeys Threat Analysis knows
+	// (registered in Security Center's multi-cloud assets) and whether each
+	// is bound.
+	ActionListAccountAccessID = "ListAccountAccessId"
+	APIVersion                = "2022-06-16"
 )
 
-// Actions lists the four operations in a fixed order (for metrics that are
-// created up front).
-var Actions = [...]string{ActionListBindAccount, ActionBindAccount, ActionModifyBindAccount, ActionDeleteBindAccount}
+// Actions lists the operations bindsync calls in a fixed order (for metrics
+// that are created up front).
+var Actions = [...]string{ActionListBindAccount, ActionBindAccount, ActionModifyBindAccount, ActionDeleteBindAccount, ActionListAccountAccessID}
 
 // CloudCodes are the multicloud codes the bind-account operations accept
 // (the machine enum of the API metadata).
@@ -139,26 +145,54 @@ func (r DeleteBindAccountRequest) form() url.Values {
 	return f
 }
 
-// envelope is what every answer may carry besides its data. A 200 answer
-// with a Code is an error (some gateways answer errors with 200).
-// encoding/json matches keys case-insensitively, so "code" and "requestId"
-// (as some gateways write them) are read too.
+// envelope is what a success body may carry besides its data. cloud-siem
+// documents a success envelope ("Code": 200 as a number, "Success": true,
+// "Message": "success") on many operations; as in the official SDK core, a
+// 2xx answer is a success whatever its Code says, so Code is decoded only to
+// tolerate it (a number or a string) and never read as a refusal.
+// encoding/json matches keys case-insensitively, so "requestId" is read too.
 type envelope struct {
-	Code      string `json:"Code"`
-	Message   string `json:"Message"`
-	RequestID string `json:"RequestId"`
-	Recommend string `json:"Recommend"`
+	Code      looseString `json:"Code"`
+	RequestID string      `json:"RequestId"`
 }
 
-func (e *envelope) env() *envelope { return e }
+// looseString accepts a JSON string, number, boolean or null: the envelope's
+// Code is a number on some operations and a string on error answers.
+type looseString string
 
-// answer is a success body type: it embeds envelope.
-type answer interface{ env() *envelope }
+func (l *looseString) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case nil:
+		*l = ""
+	case string:
+		*l = looseString(x)
+	default:
+		*l = looseString(strings.TrimSpace(string(b)))
+	}
+	return nil
+}
 
 // listResponse and countResponse are the success bodies.
 type listResponse struct {
 	envelope
-	Data *[]BoundAccount `json:"Data"`
+	Data []listItem `json:"Data"` // absent or null: an empty list, as the official SDK's model reads it
+}
+
+// listItem is a Data[] entry as it arrived, with pointers so that a missing
+// required field can be told from a zero value.
+type listItem struct {
+	BindID          *int64  `json:"BindId"`
+	AccountID       *string `json:"AccountId"`
+	AccountName     string  `json:"AccountName"`
+	AccessID        string  `json:"AccessId"`
+	CloudCode       *string `json:"CloudCode"`
+	CreateUser      string  `json:"CreateUser"`
+	ModifyTime      string  `json:"ModifyTime"`
+	DataSourceCount int64   `json:"DataSourceCount"`
 }
 
 type countResponse struct {

@@ -10,20 +10,33 @@
 package metrics
 
 import (
+	"fmt"
+
+	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/sync/plan"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Label values, fixed.
+// Label values, fixed. Operations, failure classes and change operations are
+// taken from the packages that define them, so a new one is a new series.
 var (
-	Ops           = []string{"create", "update", "delete"}
+	Ops           = labels(plan.Ops[:])
 	ChangeResults = []string{"success", "failure"}
-	Operations    = []string{"ListBindAccount", "BindAccount", "ModifyBindAccount", "DeleteBindAccount"}
-	APIResults    = []string{"ok", "throttled", "client_error", "auth_error", "server_error", "network_error"}
+	Operations    = labels(cloudsiem.Actions[:])
+	APIResults    = append([]string{"ok"}, labels(cloudsiem.Classes[:])...)
 	RunResults    = []string{"success", "failure", "blocked"}
 	BindingStates = []string{"desired", "observed", "in_sync", "drifted", "missing", "unmanaged", "conflict"}
 	ReloadResults = []string{"success", "failure"}
 )
+
+func labels[T any](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprint(v)
+	}
+	return out
+}
 
 // Metrics holds every bindsync metric.
 type Metrics struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	rec := Request{Time: e.now(), Action: action, Params: params}
 	aerr := perr
+	if aerr == nil && !knownAction(action) {
+		aerr = unknownAction(action)
+	}
 	if aerr == nil {
 		aerr = e.authenticate(r, body)
 	}
@@ -95,6 +99,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	result, applied, aerr := e.dispatch(action, params)
 	dropAfter := applied && e.roll(faults.DropAfterApply)
 	malformed := e.roll(faults.MalformedRate)
+	answers := e.answers
 	e.mu.Unlock()
 
 	switch {
@@ -106,6 +111,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		hangUp(w)
 	case malformed:
 		e.record(rec, http.StatusOK, "malformed", applied)
+		w.Header().Set("x-acs-request-id", rid)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"Data": {"Count": `)
 	default:
@@ -114,8 +120,22 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 			outcome = "count0"
 		}
 		e.record(rec, http.StatusOK, outcome, applied)
-		writeJSON(w, http.StatusOK, map[string]any{"Data": result, "RequestId": rid})
+		writeJSON(w, rid, http.StatusOK, successBody(action, result, rid, answers))
 	}
+}
+
+// successBody is a 200 answer: Data and RequestId, with the documented
+// success envelope where the operation has it (ListAccountAccessId) or the
+// Envelope switch asks for it everywhere.
+func successBody(action string, data any, rid string, a Answers) map[string]any {
+	body := map[string]any{"Data": data, "RequestId": rid}
+	if a.Envelope || action == cloudsiem.ActionListAccountAccessID {
+		body["Code"], body["Success"], body["Message"] = 200, true, "success"
+	}
+	if a.OmitEmptyData && reflect.ValueOf(data).Kind() == reflect.Slice && reflect.ValueOf(data).Len() == 0 {
+		delete(body, "Data")
+	}
+	return body
 }
 
 // maxLog bounds the request log so a long demo or soak cannot grow it forever.
@@ -186,11 +206,13 @@ func (e *Emulator) authenticate(r *http.Request, body []byte) *apiError {
 	headers := map[string]string{}
 	for name := range r.Header {
 		ln := strings.ToLower(name)
-		if strings.HasPrefix(ln, "x-acs-") || ln == "content-type" {
-			if !signed[ln] {
-				return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: fmt.Sprintf("The header %s is not signed.", ln)}
-			}
-			headers[ln] = r.Header.Get(name)
+		if (strings.HasPrefix(ln, "x-acs-") || ln == "content-type") && !signed[ln] {
+			return &apiError{status: http.StatusBadRequest, code: "IncompleteSignature", msg: fmt.Sprintf("The header %s is not signed.", ln)}
+		}
+		if signed[ln] {
+			// A client may sign more than it must (user-agent, accept):
+			// the service verifies whatever was signed.
+			headers[ln] = strings.Join(r.Header.Values(name), ",")
 		}
 	}
 	headers["host"] = r.Host
@@ -212,8 +234,11 @@ func (e *Emulator) authenticate(r *http.Request, body []byte) *apiError {
 	if !hmac.Equal([]byte(cloudsiem.Signature(cred.AccessKeySecret, canonical)), []byte(signature)) {
 		return &apiError{status: http.StatusBadRequest, code: "SignatureDoesNotMatch", msg: "Specified signature is not matched with our calculation."}
 	}
-	if cred.SecurityToken != "" && headers["x-acs-security-token"] != cred.SecurityToken {
-		return &apiError{status: http.StatusBadRequest, code: "InvalidSecurityToken.Expired", msg: "Specified SecurityToken is expired."}
+	switch tok := headers["x-acs-security-token"]; {
+	case cred.SecurityToken != "" && tok == "":
+		return &apiError{status: http.StatusBadRequest, code: "MissingSecurityToken", msg: "SecurityToken is mandatory for this STS AccessKey (header x-acs-security-token)."}
+	case cred.SecurityToken != "" && tok != cred.SecurityToken:
+		return &apiError{status: http.StatusBadRequest, code: "InvalidSecurityToken.Expired", msg: "Specified SecurityToken (header x-acs-security-token) is expired or invalid."}
 	}
 	date, err := time.Parse("2006-01-02T15:04:05Z", headers["x-acs-date"])
 	if err != nil {
@@ -267,7 +292,7 @@ func writeError(w http.ResponseWriter, rid string, e apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("x-acs-retry-after", strconv.FormatInt(e.retryAfter.Milliseconds(), 10))
 	}
-	writeJSON(w, e.status, map[string]string{
+	writeJSON(w, rid, e.status, map[string]string{
 		"RequestId": rid,
 		"HostId":    hostID,
 		"Code":      e.code,
@@ -276,8 +301,11 @@ func writeError(w http.ResponseWriter, rid string, e apiError) {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, rid string, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	if rid != "" {
+		w.Header().Set("x-acs-request-id", rid)
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -2,7 +2,36 @@
 // bind-account API. It speaks the same wire protocol as the real service
 // (POST /, form body, x-acs-* headers, V3 signature) and keeps real state with
 // the documented semantics, so a client that passes against it has exercised
-// signing, error decoding and the binding rules end to end.
+// signing, error decoding and the binding rules end to end. The official SDK
+// core's requests are accepted (a test sends them).
+//
+// # The model
+//
+// Each data center (RegionId cn-hangzhou or ap-southeast-1) holds one set of
+// bindings. A binding belongs to an account: the caller's own (0) or a member
+// of its enterprise (the RoleFor it was bound with). The view parameters
+// select from that one set:
+//
+//	RoleFor=X             the bindings of member X (lists and changes)
+//	RoleType=1, no RoleFor every binding of every account in the data center
+//	neither               the caller's own bindings
+//
+// An AccessKey ID is bound at most once per data center, whatever the view
+// (documented: "access ak %s already bound"; the per-data-center scope is
+// inferred). A key can only be bound once it is registered in Security
+// Center's multi-cloud assets: the emulator keeps that registry per data
+// center (the keys of seeded bindings, Config.Keys, Register and POST
+// /_emulator/keys); BindAccount, or ModifyBindAccount to a new AccessId, for
+// a key that is not registered is refused with 400
+// InvalidAccessId.NotRegistered. That code is inferred (the documentation
+// names none); Config.AnyKey turns the check off. ListAccountAccessId answers
+// the registry with Bound derived from the bindings. What RoleFor combined
+// with RoleType=1 means is not documented: here RoleFor wins (inferred).
+//
+// Answers follow the documented shapes; Answers switches on the success
+// envelope ("Code": 200, "Success": true, "Message": "success") that cloud-siem
+// documents on many operations, omits an empty Data, or masks AccessId in
+// ListAccountAccessId, so clients can be tested against each shape.
 //
 // Beyond the API it offers what a test or a demo needs: a per-second request
 // quota that answers like the real flow control, fault injection (latency,
@@ -26,11 +55,30 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Scope is the view a binding lives in: data center, member, view type.
+// Scope is where a binding lives: its data center and the account that owns
+// it (RoleFor; 0 is the caller's own). RoleType is a view, not a place: it is
+// ignored when seeding.
 type Scope struct {
 	RegionID string
 	RoleFor  int64
 	RoleType int32
+}
+
+// Key is an AccessKey registered in Security Center's multi-cloud assets for
+// Threat Analysis, in one data center.
+type Key struct {
+	RegionID    string `json:"regionId"`
+	CloudCode   string `json:"cloudCode"`
+	AccessID    string `json:"accessId"`
+	AccountID   string `json:"accountId"`
+	AccountName string `json:"accountName,omitempty"`
+}
+
+// Answers selects optional answer shapes.
+type Answers struct {
+	Envelope      bool `json:"envelope"`      // Code 200, Success, Message on every 2xx
+	OmitEmptyData bool `json:"omitEmptyData"` // leave out a Data that is an empty list
+	MaskAccessID  bool `json:"maskAccessId"`  // ListAccountAccessId shows AccessId masked
 }
 
 // Binding is one stored binding with its scope.
@@ -67,6 +115,12 @@ type Config struct {
 	CreateUser string
 	Seed       int64 // seeds the fault dice; 0 picks 1
 	Now        func() time.Time
+	// Keys are registered from the start (besides the keys of seeded bindings).
+	Keys []Key
+	// AnyKey binds keys that are not registered (turns the registry off).
+	AnyKey bool
+	// Answers selects optional answer shapes.
+	Answers Answers
 }
 
 // Emulator is an http.Handler serving the API on "/" and inspection on /_emulator/.
@@ -84,7 +138,13 @@ type Emulator struct {
 	nonces     map[string]time.Time
 	nonceOrder []nonceSeen
 	log        []Request
+	keys       map[keyID]Key
+	anyKey     bool
+	answers    Answers
 }
+
+// keyID is a registered key's identity: an AccessKey ID in a data center.
+type keyID struct{ region, accessID string }
 
 type nonceSeen struct {
 	nonce string
@@ -112,6 +172,12 @@ func New(cfg Config) *Emulator {
 		bindings:   map[int64]*Binding{},
 		nextID:     1000,
 		nonces:     map[string]time.Time{},
+		keys:       map[keyID]Key{},
+		anyKey:     cfg.AnyKey,
+		answers:    cfg.Answers,
+	}
+	for _, k := range cfg.Keys {
+		e.register(k)
 	}
 	for _, c := range cfg.Credentials {
 		e.creds[c.AccessKeyID] = c
@@ -160,6 +226,59 @@ func (e *Emulator) SetCredentials(creds ...cloudsiem.Credential) {
 	}
 }
 
+// SetAnswers changes the answer shapes while running.
+func (e *Emulator) SetAnswers(a Answers) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.answers = a
+}
+
+// Register adds keys to the registry, as registering them in Security
+// Center's multi-cloud assets would.
+func (e *Emulator) Register(keys ...Key) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range keys {
+		e.register(k)
+	}
+}
+
+// Unregister removes keys from the registry (by data center and AccessId).
+func (e *Emulator) Unregister(keys ...Key) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range keys {
+		delete(e.keys, keyID{normScope(Scope{RegionID: k.RegionID}).RegionID, k.AccessID})
+	}
+}
+
+// Keys returns the registry, ordered by data center, cloud code and AccessId.
+func (e *Emulator) Keys() []Key {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Key, 0, len(e.keys))
+	for _, k := range e.keys {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.RegionID != b.RegionID {
+			return a.RegionID < b.RegionID
+		}
+		if a.CloudCode != b.CloudCode {
+			return a.CloudCode < b.CloudCode
+		}
+		return a.AccessID < b.AccessID
+	})
+	return out
+}
+
+// register adds one key; e.mu must be held.
+func (e *Emulator) register(k Key) {
+	k.RegionID = normScope(Scope{RegionID: k.RegionID}).RegionID
+	e.keys[keyID{k.RegionID, k.AccessID}] = k
+}
+
 // Seed adds bindings as if they had been bound earlier. A zero BindID gets the
 // next free one; ModifyTime and CreateUser are filled when empty.
 func (e *Emulator) Seed(bs ...Binding) {
@@ -178,8 +297,18 @@ func (e *Emulator) Seed(bs ...Binding) {
 		if b.ModifyTime == "" {
 			b.ModifyTime = e.modifyTime()
 		}
+		if b.AccessID != "" {
+			e.register(Key{RegionID: b.RegionID, CloudCode: b.CloudCode, AccessID: b.AccessID, AccountID: b.AccountID, AccountName: b.AccountName})
+		}
 		e.bindings[b.BindID] = &b
 	}
+}
+
+// Delete removes a binding, as a change made outside bindsync would.
+func (e *Emulator) Delete(bindID int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.bindings, bindID)
 }
 
 // Bindings returns a copy of the state, ordered by scope, cloud code, account.
@@ -245,10 +374,13 @@ func (e *Emulator) modifyTime() string {
 	return e.now().In(time.FixedZone("UTC+8", 8*3600)).Format("2006-01-02 15:04:05")
 }
 
+// normScope fills the default data center and drops the view type: a
+// binding is stored by data center and owner only.
 func normScope(s Scope) Scope {
 	if s.RegionID == "" {
 		s.RegionID = cloudsiem.RegionMainland
 	}
+	s.RoleType = 0
 	return s
 }
 

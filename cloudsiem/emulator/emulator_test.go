@@ -1,7 +1,9 @@
 package emulator_test
 
 import (
+	"crypto/md5"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -163,7 +165,9 @@ func TestBindingSemantics(t *testing.T) {
 		{name: "bind missing AccountName", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK2", wantStatus: 400, wantCode: "MissingParameter"},
 		{name: "bind bad cloud code", action: "BindAccount", body: "CloudCode=aws&AccountId=B&AccessId=AK2&AccountName=b", wantStatus: 400, wantCode: "InvalidParameter"},
 		{name: "bind bound AccessId", action: "BindAccount", body: "CloudCode=qcloud&AccountId=B&AccessId=AK1&AccountName=b", wantStatus: 400, wantCode: "InvalidOperation"},
-		{name: "bind same AccessId in another view", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK1&AccountName=b&RoleFor=9", wantStatus: 200, wantCount: 1},
+		{name: "bind same AccessId in another view", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK1&AccountName=b&RoleFor=9", wantStatus: 400, wantCode: "InvalidOperation"},
+		{name: "bind a key that is not registered", action: "BindAccount", body: "CloudCode=hcloud&AccountId=B&AccessId=AK2&AccountName=b", wantStatus: 400, wantCode: "InvalidAccessId.NotRegistered"},
+		{name: "modify to a key that is not registered", action: "ModifyBindAccount", body: "BindId=5&CloudCode=hcloud&AccountId=A&AccessId=AK3", wantStatus: 400, wantCode: "InvalidAccessId.NotRegistered"},
 		{name: "modify unknown BindId", action: "ModifyBindAccount", body: "BindId=999&CloudCode=hcloud&AccountId=A&AccountName=z", wantStatus: 200, wantCount: 0},
 		{name: "modify wrong AccountId", action: "ModifyBindAccount", body: "BindId=5&CloudCode=hcloud&AccountId=X&AccountName=z", wantStatus: 200, wantCount: 0},
 		{name: "modify wrong CloudCode", action: "ModifyBindAccount", body: "BindId=5&CloudCode=qcloud&AccountId=A&AccountName=z", wantStatus: 200, wantCount: 0},
@@ -219,5 +223,92 @@ func TestInspectionSurface(t *testing.T) {
 	var counts map[string]map[string]int
 	if err := json.NewDecoder(resp.Body).Decode(&counts); err != nil || counts["ListBindAccount"]["ServiceUnavailable"] != 1 {
 		t.Errorf("counts = %v (%v)", counts, err)
+	}
+}
+
+// TestViews: one data center holds one set of bindings; the view parameters
+// select from it.
+func TestViews(t *testing.T) {
+	e := emulator.New(emulator.Config{SkipSignature: true, AnyKey: true})
+	e.Seed(
+		emulator.Binding{BoundAccount: cloudsiem.BoundAccount{BindID: 1, CloudCode: "hcloud", AccountID: "own", AccessID: "AK-OWN"}},
+		emulator.Binding{Scope: emulator.Scope{RoleFor: 42}, BoundAccount: cloudsiem.BoundAccount{BindID: 2, CloudCode: "hcloud", AccountID: "member", AccessID: "AK-MEMBER"}},
+		emulator.Binding{Scope: emulator.Scope{RegionID: "ap-southeast-1"}, BoundAccount: cloudsiem.BoundAccount{BindID: 3, CloudCode: "hcloud", AccountID: "abroad", AccessID: "AK-ABROAD"}},
+	)
+	list := func(extra string) []string {
+		r := httptest.NewRequest(http.MethodPost, "http://emulator/", strings.NewReader("CloudCode=hcloud"+extra))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("x-acs-action", "ListBindAccount")
+		r.Header.Set("x-acs-version", "2022-06-16")
+		status, body := serve(e, r)
+		if status != 200 {
+			t.Fatalf("list %q: %d %v", extra, status, body)
+		}
+		var ids []string
+		for _, it := range body["Data"].([]any) {
+			ids = append(ids, it.(map[string]any)["AccountId"].(string))
+		}
+		return ids
+	}
+	for extra, want := range map[string]string{
+		"":                                 "own",
+		"&RoleFor=42":                      "member",
+		"&RoleType=1":                      "own member",
+		"&RoleFor=42&RoleType=1":           "member",
+		"&RegionId=ap-southeast-1":         "abroad",
+		"&RoleFor=7":                       "",
+		"&RegionId=cn-hangzhou":            "own",
+		"&RegionId=cn-hangzhou&RoleType=0": "own",
+	} {
+		if got := strings.Join(list(extra), " "); got != want {
+			t.Errorf("view %q lists %q, want %q", extra, got, want)
+		}
+	}
+}
+
+// TestAnswerShapes: the envelope and omit-empty switches, ListAccountAccessId
+// with Bound and a masked AccessId, and the x-acs-request-id header.
+func TestAnswerShapes(t *testing.T) {
+	e := emulator.New(emulator.Config{SkipSignature: true, Keys: []emulator.Key{{CloudCode: "hcloud", AccessID: "HPUA0000000002", AccountID: "2", AccountName: "two"}}})
+	e.Seed(emulator.Binding{BoundAccount: cloudsiem.BoundAccount{BindID: 1, CloudCode: "hcloud", AccountID: "1", AccountName: "one", AccessID: "HPUA0000000001"}})
+	call := func(action, body string) (int, map[string]any, http.Header) {
+		r := httptest.NewRequest(http.MethodPost, "http://emulator/", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("x-acs-action", action)
+		r.Header.Set("x-acs-version", "2022-06-16")
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, r)
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m, w.Header()
+	}
+	_, plain, h := call("ListBindAccount", "CloudCode=qcloud")
+	if _, has := plain["Code"]; has || plain["Data"] == nil || h.Get("x-acs-request-id") != plain["RequestId"] {
+		t.Errorf("plain answer %v, request id header %q", plain, h.Get("x-acs-request-id"))
+	}
+	e.SetAnswers(emulator.Answers{Envelope: true, OmitEmptyData: true})
+	_, env, _ := call("ListBindAccount", "CloudCode=qcloud")
+	if env["Code"] != float64(200) || env["Success"] != true || env["Message"] != "success" {
+		t.Errorf("envelope answer %v", env)
+	}
+	if _, has := env["Data"]; has {
+		t.Errorf("empty Data not omitted: %v", env)
+	}
+	_, keys, _ := call("ListAccountAccessId", "CloudCode=hcloud")
+	items, _ := keys["Data"].([]any)
+	if len(items) != 2 || keys["Code"] != float64(200) {
+		t.Fatalf("ListAccountAccessId = %v", keys)
+	}
+	first := items[0].(map[string]any)
+	if first["AccessId"] != "HPUA0000000001" || first["Bound"] != float64(1) || first["AccessIdMd5"] != fmt.Sprintf("%x", md5.Sum([]byte("HPUA0000000001"))) {
+		t.Errorf("first key %v", first)
+	}
+	if second := items[1].(map[string]any); second["Bound"] != float64(0) || second["AccountStr"] != "2|two|HPUA0000000002" {
+		t.Errorf("second key %v", second)
+	}
+	e.SetAnswers(emulator.Answers{MaskAccessID: true})
+	_, masked, _ := call("ListAccountAccessId", "CloudCode=hcloud")
+	if id := masked["Data"].([]any)[0].(map[string]any)["AccessId"]; id != cloudsiem.MaskAccessID("HPUA0000000001") {
+		t.Errorf("masked AccessId = %v", id)
 	}
 }

@@ -2,7 +2,9 @@ package emulator
 
 import (
 	"cmp"
+	"crypto/md5"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,40 +19,78 @@ type countData struct {
 	Count int `json:"Count"`
 }
 
+// view is what the view parameters of one request select.
+type view struct {
+	region  string
+	roleFor int64 // member account; 0 with all=false is the caller's own
+	all     bool  // RoleType=1 without RoleFor: every account
+}
+
+func (v view) sees(b *Binding) bool {
+	return b.RegionID == v.region && (v.all || b.RoleFor == v.roleFor)
+}
+
+// accessKeyEntry is one Data[] item of ListAccountAccessId.
+type accessKeyEntry struct {
+	SubUserID   int64  `json:"SubUserId"`
+	AccessIDMd5 string `json:"AccessIdMd5"`
+	AccountStr  string `json:"AccountStr"`
+	Bound       int32  `json:"Bound"`
+	AccessID    string `json:"AccessId"`
+	AccountID   string `json:"AccountId"`
+	CloudCode   string `json:"CloudCode"`
+}
+
 // dispatch runs one API action on the state. e.mu must be held. applied
 // reports whether the state changed.
 func (e *Emulator) dispatch(action string, p map[string]string) (result any, applied bool, aerr *apiError) {
-	scope, aerr := scopeOf(p)
+	v, aerr := viewOf(p)
 	if aerr != nil {
 		return nil, false, aerr
 	}
 	switch action {
 	case cloudsiem.ActionListBindAccount:
-		if aerr := require(p, "CloudCode"); aerr != nil {
-			return nil, false, aerr
-		}
-		if aerr := checkCloudCode(p["CloudCode"]); aerr != nil {
+		if aerr := checkParams(p, "CloudCode"); aerr != nil {
 			return nil, false, aerr
 		}
 		out := []cloudsiem.BoundAccount{}
 		for _, b := range e.sorted() {
-			if b.Scope == scope && b.CloudCode == p["CloudCode"] {
+			if v.sees(b) && b.CloudCode == p["CloudCode"] {
 				out = append(out, b.BoundAccount)
 			}
 		}
 		return out, false, nil
 
+	case cloudsiem.ActionListAccountAccessID:
+		if aerr := checkParams(p, "CloudCode"); aerr != nil {
+			return nil, false, aerr
+		}
+		out := []accessKeyEntry{}
+		for _, k := range e.keysOf(v.region, p["CloudCode"]) {
+			entry := accessKeyEntry{AccessIDMd5: md5Hex(k.AccessID), AccessID: k.AccessID, AccountID: k.AccountID, CloudCode: k.CloudCode,
+				AccountStr: k.AccountID + "|" + k.AccountName + "|" + k.AccessID}
+			if e.byAccessID(v.region, k.AccessID, 0) != nil {
+				entry.Bound = 1
+			}
+			if e.answers.MaskAccessID {
+				entry.AccessID = cloudsiem.MaskAccessID(k.AccessID)
+				entry.AccountStr = k.AccountID + "|" + k.AccountName + "|" + entry.AccessID
+			}
+			out = append(out, entry)
+		}
+		return out, false, nil
+
 	case cloudsiem.ActionBindAccount:
-		if aerr := require(p, "CloudCode", "AccountId", "AccessId", "AccountName"); aerr != nil {
+		if aerr := checkParams(p, "CloudCode", "AccountId", "AccessId", "AccountName"); aerr != nil {
 			return nil, false, aerr
 		}
-		if aerr := checkCloudCode(p["CloudCode"]); aerr != nil {
-			return nil, false, aerr
-		}
-		if other := e.byAccessID(scope, p["AccessId"], 0); other != nil {
+		if other := e.byAccessID(v.region, p["AccessId"], 0); other != nil {
 			return nil, false, alreadyBound(p["AccessId"])
 		}
-		b := &Binding{Scope: scope, BoundAccount: cloudsiem.BoundAccount{
+		if aerr := e.checkRegistered(v.region, p["CloudCode"], p["AccessId"]); aerr != nil {
+			return nil, false, aerr
+		}
+		b := &Binding{Scope: Scope{RegionID: v.region, RoleFor: v.roleFor}, BoundAccount: cloudsiem.BoundAccount{
 			BindID:      e.newID(),
 			AccountID:   p["AccountId"],
 			AccountName: p["AccountName"],
@@ -63,10 +103,7 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 		return countData{Count: 1}, true, nil
 
 	case cloudsiem.ActionModifyBindAccount:
-		if aerr := require(p, "BindId", "CloudCode", "AccountId"); aerr != nil {
-			return nil, false, aerr
-		}
-		if aerr := checkCloudCode(p["CloudCode"]); aerr != nil {
+		if aerr := checkParams(p, "BindId", "CloudCode", "AccountId"); aerr != nil {
 			return nil, false, aerr
 		}
 		id, err := strconv.ParseInt(p["BindId"], 10, 64)
@@ -74,11 +111,16 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 			return nil, false, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "BindId must be an integer."}
 		}
 		b := e.bindings[id]
-		if b == nil || b.Scope != scope || b.AccountID != p["AccountId"] || b.CloudCode != p["CloudCode"] || e.faults.CountZero[id] {
+		if b == nil || !v.sees(b) || b.AccountID != p["AccountId"] || b.CloudCode != p["CloudCode"] || e.faults.CountZero[id] {
 			return countData{Count: 0}, false, nil
 		}
-		if ak := p["AccessId"]; ak != "" && e.byAccessID(scope, ak, id) != nil {
-			return nil, false, alreadyBound(ak)
+		if ak := p["AccessId"]; ak != "" && ak != b.AccessID {
+			if e.byAccessID(v.region, ak, id) != nil {
+				return nil, false, alreadyBound(ak)
+			}
+			if aerr := e.checkRegistered(v.region, p["CloudCode"], ak); aerr != nil {
+				return nil, false, aerr
+			}
 		}
 		if v, ok := p["AccountName"]; ok && v != "" {
 			b.AccountName = v
@@ -90,10 +132,7 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 		return countData{Count: 1}, true, nil
 
 	case cloudsiem.ActionDeleteBindAccount:
-		if aerr := require(p, "CloudCode", "AccountId", "AccessId"); aerr != nil {
-			return nil, false, aerr
-		}
-		if aerr := checkCloudCode(p["CloudCode"]); aerr != nil {
+		if aerr := checkParams(p, "CloudCode", "AccountId", "AccessId"); aerr != nil {
 			return nil, false, aerr
 		}
 		var id int64
@@ -104,7 +143,7 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 			}
 		}
 		for _, b := range e.sorted() {
-			if b.Scope == scope && b.CloudCode == p["CloudCode"] && b.AccountID == p["AccountId"] && b.AccessID == p["AccessId"] &&
+			if v.sees(b) && b.CloudCode == p["CloudCode"] && b.AccountID == p["AccountId"] && b.AccessID == p["AccessId"] &&
 				(id == 0 || b.BindID == id) && !e.faults.CountZero[b.BindID] {
 				delete(e.bindings, b.BindID)
 				return countData{Count: 1}, true, nil
@@ -112,7 +151,60 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 		}
 		return countData{Count: 0}, false, nil
 	}
-	return nil, false, &apiError{status: http.StatusNotFound, code: "InvalidAction.NotFound", msg: fmt.Sprintf("Specified api %q is not found.", action)}
+	return nil, false, unknownAction(action)
+}
+
+// knownAction reports whether the emulator serves an action; an unknown one
+// is refused before the signature and quota checks, as the gateway does.
+func knownAction(action string) bool {
+	switch action {
+	case cloudsiem.ActionListBindAccount, cloudsiem.ActionBindAccount, cloudsiem.ActionModifyBindAccount,
+		cloudsiem.ActionDeleteBindAccount, cloudsiem.ActionListAccountAccessID:
+		return true
+	}
+	return false
+}
+
+func unknownAction(action string) *apiError {
+	return &apiError{status: http.StatusNotFound, code: "InvalidAction.NotFound", msg: fmt.Sprintf("Specified api %q is not found.", action)}
+}
+
+// checkParams requires the named parameters and a valid CloudCode.
+func checkParams(p map[string]string, names ...string) *apiError {
+	if aerr := require(p, names...); aerr != nil {
+		return aerr
+	}
+	return checkCloudCode(p["CloudCode"])
+}
+
+// checkRegistered refuses a key that is not in the registry. e.mu must be held.
+func (e *Emulator) checkRegistered(region, cloudCode, accessID string) *apiError {
+	if e.anyKey {
+		return nil
+	}
+	if k, ok := e.keys[keyID{region, accessID}]; ok && k.CloudCode == cloudCode {
+		return nil
+	}
+	return &apiError{status: http.StatusBadRequest, code: "InvalidAccessId.NotRegistered",
+		msg: fmt.Sprintf("access ak %q is not registered in multi-cloud assets for threat analysis.", accessID)}
+}
+
+// keysOf returns the registered keys of one data center and cloud code,
+// ordered by AccessId. e.mu must be held.
+func (e *Emulator) keysOf(region, cloudCode string) []Key {
+	var out []Key
+	for _, k := range e.keys {
+		if k.RegionID == region && k.CloudCode == cloudCode {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b Key) int { return cmp.Compare(a.AccessID, b.AccessID) })
+	return out
+}
+
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 func (e *Emulator) sorted() []*Binding {
@@ -125,39 +217,41 @@ func (e *Emulator) sorted() []*Binding {
 	return out
 }
 
-func (e *Emulator) byAccessID(scope Scope, accessID string, except int64) *Binding {
+// byAccessID finds the binding of an AccessKey ID in a data center, in any
+// account's view: a key is bound at most once per data center.
+func (e *Emulator) byAccessID(region, accessID string, except int64) *Binding {
 	for _, b := range e.bindings {
-		if b.Scope == scope && b.AccessID == accessID && b.BindID != except {
+		if b.RegionID == region && b.AccessID == accessID && b.BindID != except {
 			return b
 		}
 	}
 	return nil
 }
 
-func scopeOf(p map[string]string) (Scope, *apiError) {
-	s := Scope{RegionID: p["RegionId"]}
-	switch s.RegionID {
+func viewOf(p map[string]string) (view, *apiError) {
+	v := view{region: p["RegionId"]}
+	switch v.region {
 	case "":
-		s.RegionID = cloudsiem.RegionMainland
+		v.region = cloudsiem.RegionMainland
 	case cloudsiem.RegionMainland, cloudsiem.RegionOverseas:
 	default:
-		return s, &apiError{status: http.StatusBadRequest, code: "InvalidRegionId", msg: fmt.Sprintf("The specified RegionId %q is not supported.", s.RegionID)}
+		return v, &apiError{status: http.StatusBadRequest, code: "InvalidRegionId", msg: fmt.Sprintf("The specified RegionId %q is not supported.", v.region)}
 	}
-	if v := p["RoleFor"]; v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+	if s := p["RoleFor"]; s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return s, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "RoleFor must be an integer."}
+			return v, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "RoleFor must be an integer."}
 		}
-		s.RoleFor = n
+		v.roleFor = n
 	}
-	if v := p["RoleType"]; v != "" {
-		n, err := strconv.ParseInt(v, 10, 32)
+	if s := p["RoleType"]; s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
 		if err != nil || n < 0 || n > 1 {
-			return s, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "RoleType must be 0 or 1."}
+			return v, &apiError{status: http.StatusBadRequest, code: "InvalidParameter", msg: "RoleType must be 0 or 1."}
 		}
-		s.RoleType = int32(n)
+		v.all = n == 1 && v.roleFor == 0
 	}
-	return s, nil
+	return v, nil
 }
 
 func require(p map[string]string, names ...string) *apiError {

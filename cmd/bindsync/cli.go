@@ -198,7 +198,7 @@ func (c *common) register(fs *flag.FlagSet, withFile bool) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug | info | warn | error")
 	fs.DurationVar(&c.backoffBase, "backoff-base", reconcile.DefaultBackoff.Base, "first retry delay of a failing binding, across passes")
 	fs.DurationVar(&c.backoffMax, "backoff-max", reconcile.DefaultBackoff.Max, "longest retry delay of a failing binding")
-	fs.DurationVar(&c.reqTimeout, "request-timeout", cloudsiem.DefaultRequestTimeout, "timeout of one HTTP attempt")
+	fs.DurationVar(&c.reqTimeout, "request-timeout", cloudsiem.DefaultRequestTimeout, "timeout of one HTTP attempt, end to end: connecting, waiting for the answer and reading it")
 	fs.IntVar(&c.retryAttempts, "retry-attempts", cloudsiem.DefaultRetryPolicy.MaxAttempts, "attempts per API call for throttling, 5xx and network errors")
 }
 
@@ -216,8 +216,11 @@ func (c *common) validate() error {
 	if c.burst < 1 || c.concurrency < 1 || c.retryAttempts < 1 {
 		errs = append(errs, errors.New("--burst, --concurrency and --retry-attempts must be at least 1"))
 	}
-	if c.maxRatio <= 0 || c.maxRatio > 1 {
-		errs = append(errs, errors.New("--max-change-ratio must be in (0, 1]"))
+	if !(c.maxRatio > 0 && c.maxRatio <= 1) { // NaN and Inf fail too
+		errs = append(errs, fmt.Errorf("--max-change-ratio %v: must be in (0, 1]", c.maxRatio))
+	}
+	if c.reqTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--request-timeout %s: must be positive", c.reqTimeout))
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, errors.New("--log-format must be text or json"))

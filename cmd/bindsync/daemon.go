@@ -56,6 +56,11 @@ func (d *daemonFlags) validate() error {
 	if d.resync < time.Second || d.poll < 100*time.Millisecond || d.debounce <= 0 || d.shutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--resync-interval must be at least 1s, --poll-interval at least 100ms, --debounce and --shutdown-timeout positive"))
 	}
+	if d.shutdownTimeout > 0 && d.reqTimeout > 0 && d.shutdownTimeout <= d.reqTimeout {
+		// A mutation on the wire at SIGTERM may take a whole attempt; cut
+		// off sooner, its outcome would be unknown.
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s must be longer than --request-timeout %s, so a call in flight can finish", d.shutdownTimeout, d.reqTimeout))
+	}
 	return errors.Join(errs...)
 }
 

@@ -54,7 +54,8 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 
-	emu := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{demoCredential}, Faults: emulator.Faults{Latency: 20 * time.Millisecond}})
+	emu := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{demoCredential}, Faults: emulator.Faults{Latency: 20 * time.Millisecond},
+		Keys: keysFrom(st)}) // the file's keys are registered in Security Center's multi-cloud assets
 	drift := demoDrift(st)
 	emu.Seed(drift.seeds...)
 	emuCtx, stopEmu := context.WithCancel(context.WithoutCancel(ctx))

@@ -34,7 +34,18 @@ func setCredentials(t *testing.T) {
 	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
 }
 
+// startEmulator serves an emulator that binds any AccessKey: these tests are
+// about other behaviour, and would otherwise have to register every key they
+// bind. The registry has tests of its own (startRegistryEmulator).
 func startEmulator(t testing.TB, cfg emulator.Config) (*emulator.Emulator, string) {
+	t.Helper()
+	cfg.AnyKey = true
+	return startRegistryEmulator(t, cfg)
+}
+
+// startRegistryEmulator serves an emulator that binds only registered keys,
+// as the service does.
+func startRegistryEmulator(t testing.TB, cfg emulator.Config) (*emulator.Emulator, string) {
 	t.Helper()
 	cfg.Credentials = []cloudsiem.Credential{testCred}
 	emu := emulator.New(cfg)

@@ -41,8 +41,7 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, creds cloudsiem.C
 		Wait: func(d time.Duration) { m.RateLimitWait.Observe(d.Seconds()) },
 		Rate: func(q float64) { m.RateLimitQPS.Set(q) },
 	})
-	httpClient := cloudsiem.DefaultHTTPClient()
-	httpClient.Timeout = c.reqTimeout
+	httpClient := cloudsiem.NewHTTPClient(c.reqTimeout)
 	client, err := cloudsiem.New(cloudsiem.Config{
 		Endpoint:    c.endpoint,
 		RegionID:    st.RegionID,

@@ -352,8 +352,8 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 	}
 	ids := map[plan.Key]seen{}
 	type akKey struct {
-		scope plan.Scope
-		ak    string
+		regionID string
+		ak       string
 	}
 	aks := map[akKey]seen{}
 
@@ -415,9 +415,9 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 			continue
 		}
 		ids[b.Key] = seen{item.Line, entry}
-		ak := akKey{b.Scope, b.AccessID}
+		ak := akKey{b.RegionID, b.AccessID}
 		if first, dup := aks[ak]; dup {
-			p.add(fields["accessId"].Line, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per view", first.entry, first.line)
+			p.add(fields["accessId"].Line, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry, first.line)
 			continue
 		}
 		aks[ak] = seen{item.Line, entry}

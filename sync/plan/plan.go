@@ -179,6 +179,12 @@ type Options struct {
 	Force bool
 	// DeleteWithDataSources allows deleting bindings that still have data sources.
 	DeleteWithDataSources bool
+	// ObservedBefore is how many bindings the last trusted list showed (0:
+	// none yet). A list that lost more than MaxChangeRatio of them, from at
+	// least GateMinObserved, is a collapse: the plan is blocked whatever it
+	// does (creates included), because a service answering nothing must not
+	// drive a mass re-create. It is not part of the plan digest.
+	ObservedBefore int
 }
 
 // Gate defaults.
@@ -268,9 +274,18 @@ func (p Plan) Count(op Op) int {
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool { return len(p.Changes) == 0 }
 
+// akKey is what makes an AccessKey unique: one binding per data center,
+// whichever account's view it is listed in (an enterprise view lists the
+// members' bindings too).
 type akKey struct {
-	scope    Scope
+	regionID string
 	accessID string
+}
+
+// holder is an observed binding holding an AccessKey.
+type holder struct {
+	key    Key
+	bindID int64
 }
 
 // Compute is the whole diff. It is deterministic: changes and findings are
@@ -331,7 +346,7 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 		if !ok {
 			seenUnobserved[d.Key] = true
 			candidates = append(candidates, candidate{d, -1})
-			needAK[akKey{d.Scope, d.AccessID}] = true
+			needAK[akKey{d.RegionID, d.AccessID}] = true
 			continue
 		}
 		matched[i] = true
@@ -339,7 +354,7 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 		switch {
 		case o.AccessID != d.AccessID:
 			candidates = append(candidates, candidate{d, i})
-			needAK[akKey{d.Scope, d.AccessID}] = true
+			needAK[akKey{d.RegionID, d.AccessID}] = true
 		case o.AccountName != d.AccountName:
 			p.Counts.Drifted++
 			oc, dc := o, d // only changes keep pointers: the in-sync path allocates nothing
@@ -350,23 +365,25 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 	}
 
 	// Who holds the accessIds that the candidates want?
-	holders := map[akKey][]Key{}
+	holders := map[akKey][]holder{}
 	if len(needAK) > 0 {
 		for i := range observed {
 			b := obs(int32(i))
-			ak := akKey{b.Scope, b.AccessID}
+			ak := akKey{b.RegionID, b.AccessID}
 			if needAK[ak] {
-				holders[ak] = append(holders[ak], b.Key)
+				holders[ak] = append(holders[ak], holder{b.Key, b.BindID})
 			}
 		}
 	}
 	for _, c := range candidates {
 		d := c.d
 		var own []Binding
+		var ownID int64
 		if c.obs >= 0 {
 			own = []Binding{obs(c.obs)}
+			ownID = own[0].BindID
 		}
-		if other := otherHolder(holders[akKey{d.Scope, d.AccessID}], d.Key); other != nil {
+		if other := otherHolder(holders[akKey{d.RegionID, d.AccessID}], d.Key, ownID); other != nil {
 			p.conflict(d.Key, &d, own, fmt.Sprintf("the desired accessId is bound to %s", other))
 			continue
 		}
@@ -504,16 +521,19 @@ func (o Options) withDefaults() Options {
 func (p *Plan) gate(opts Options) {
 	opts = opts.withDefaults()
 	ratio := opts.MaxChangeRatio
-	risky := p.Count(OpUpdate) + p.Count(OpDelete)
-	if p.Counts.Observed < opts.GateMinObserved || risky == 0 {
-		return
+	reason := collapse(p, opts)
+	if reason == "" {
+		risky := p.Count(OpUpdate) + p.Count(OpDelete)
+		if p.Counts.Observed < opts.GateMinObserved || risky == 0 {
+			return
+		}
+		share := float64(risky) / float64(p.Counts.Observed)
+		if share <= ratio {
+			return
+		}
+		reason = fmt.Sprintf("would update or delete %d of %d observed bindings (%.0f%%), over the %.0f%% limit",
+			risky, p.Counts.Observed, 100*share, 100*ratio)
 	}
-	share := float64(risky) / float64(p.Counts.Observed)
-	if share <= ratio {
-		return
-	}
-	reason := fmt.Sprintf("would update or delete %d of %d observed bindings (%.0f%%), over the %.0f%% limit",
-		risky, p.Counts.Observed, 100*share, 100*ratio)
 	if opts.Force {
 		p.BlockReason = reason + "; forced"
 		return
@@ -521,10 +541,26 @@ func (p *Plan) gate(opts Options) {
 	p.Blocked, p.BlockReason = true, reason
 }
 
-func otherHolder(keys []Key, self Key) *Key {
-	for _, k := range keys {
-		if k != self {
-			return &k
+// collapse says why the observed list looks collapsed, or "".
+func collapse(p *Plan, opts Options) string {
+	before, now := opts.ObservedBefore, p.Counts.Observed
+	if before < opts.GateMinObserved || now >= before || p.Empty() {
+		return ""
+	}
+	lost := float64(before-now) / float64(before)
+	if lost <= opts.MaxChangeRatio {
+		return ""
+	}
+	return fmt.Sprintf("observed state collapsed: the list shows %d bindings where the last trusted one showed %d (%.0f%% gone, over the %.0f%% limit); "+
+		"nothing is applied until the list is whole again, or the plan is approved or forced", now, before, 100*lost, 100*opts.MaxChangeRatio)
+}
+
+// otherHolder returns a binding other than self that holds the key: not the
+// same identity, and not the same binding seen in another view.
+func otherHolder(hs []holder, self Key, selfID int64) *Key {
+	for _, h := range hs {
+		if h.key != self && (selfID == 0 || h.bindID != selfID) {
+			return &h.key
 		}
 	}
 	return nil

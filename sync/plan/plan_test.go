@@ -132,12 +132,35 @@ func TestCompute(t *testing.T) {
 			wantCounts:   Counts{Desired: 2, Observed: 3, InSync: 1, Conflict: 1},
 		},
 		{
+			// Scopes are separate identities, but an AccessKey is bound
+			// once per data center whichever view lists it.
+			name:         "an AccessKey held in another view of the data center is a conflict",
+			desired:      []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleFor: 5}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK1"}},
+			observed:     []Binding{obs(10, "hcloud", "1", "a", "AK1")},
+			opts:         Options{Policy: Sync},
+			wantChanges:  []opKey{{OpDelete, "1"}},
+			wantFindings: []string{"conflict:1"},
+			wantCounts:   Counts{Desired: 1, Observed: 1, Unmanaged: 1, Conflict: 1},
+		},
+		{
 			name:        "scopes are separate identities",
-			desired:     []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleFor: 5}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK1"}},
+			desired:     []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleFor: 5}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK2"}},
 			observed:    []Binding{obs(10, "hcloud", "1", "a", "AK1")},
 			opts:        Options{Policy: Sync},
 			wantChanges: []opKey{{OpDelete, "1"}, {OpCreate, "1"}},
 			wantCounts:  Counts{Desired: 1, Observed: 1, Missing: 1, Unmanaged: 1},
+		},
+		{
+			name: "the same binding listed in the enterprise view is not another holder",
+			desired: []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleType: 1}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK2"}},
+			observed: []Binding{
+				{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleType: 1}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK1", BindID: 10},
+				{Key: Key{Scope: Scope{RegionID: "cn-hangzhou"}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK2", BindID: 10},
+			},
+			opts:         Options{Policy: UpdateOnly},
+			wantChanges:  []opKey{{OpUpdate, "1"}},
+			wantFindings: []string{"unmanaged:1"},
+			wantCounts:   Counts{Desired: 1, Observed: 2, Drifted: 1, Unmanaged: 1},
 		},
 	}
 	for _, tt := range tests {
@@ -274,8 +297,8 @@ func randomWorld(r *rand.Rand, n int) (Desired, []Binding) {
 	for i := range n {
 		k := Key{Scope: scopes[r.IntN(2)], CloudCode: []string{"hcloud", "qcloud"}[r.IntN(2)], AccountID: fmt.Sprint(r.IntN(n + 1))}
 		ak := fmt.Sprintf("AK%04d", r.IntN(2*n+1))
-		if r.IntN(3) > 0 && !seenKey[k] && !usedAK[akKey{k.Scope, ak}] {
-			seenKey[k], usedAK[akKey{k.Scope, ak}] = true, true
+		if r.IntN(3) > 0 && !seenKey[k] && !usedAK[akKey{k.RegionID, ak}] {
+			seenKey[k], usedAK[akKey{k.RegionID, ak}] = true, true
 			d.Bindings = append(d.Bindings, Binding{Key: k, AccountName: fmt.Sprint("n", r.IntN(3)), AccessID: ak})
 		}
 		if r.IntN(3) > 0 {

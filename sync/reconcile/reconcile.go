@@ -57,6 +57,9 @@ type Reconciler struct {
 	regionID string
 	backoffs *backoffs
 	failed   int // consecutive failed passes
+	// trusted is how many bindings the last list that was not collapsed
+	// showed: the baseline of the collapse gate (plan.Options.ObservedBefore).
+	trusted int
 
 	afterPass func(Result, error)
 	rev       review
@@ -184,11 +187,15 @@ func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Bindin
 
 // Plan lists and plans without applying anything.
 func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error) {
+	return r.planWith(ctx, d, r.opts)
+}
+
+func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Options) (plan.Plan, error) {
 	observed, err := r.Observe(ctx, d)
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	return plan.Compute(d, observed, r.opts), nil
+	return plan.Compute(d, observed, opts), nil
 }
 
 // Options returns the plan options the reconciler plans with.
@@ -198,13 +205,21 @@ func (r *Reconciler) Options() plan.Options { return r.opts }
 // blocked plan is not an error (Result.Blocked says so).
 func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error) {
 	return r.pass(func() (Result, error) {
-		p, err := r.Plan(ctx, d)
+		opts := r.opts
+		opts.ObservedBefore = r.trusted
+		p, err := r.planWith(ctx, d, opts)
 		if err != nil {
 			return Result{}, err
 		}
 		r.listedOK.Store(true)
 		digest := plan.Digest(d.Source, r.opts, p)
 		p = r.review(p, digest)
+		if !p.Blocked {
+			// A list that is whole (or a collapse a person let through)
+			// becomes the baseline; a blocked one keeps the old baseline, so
+			// a service that keeps answering nothing stays blocked.
+			r.trusted = p.Counts.Observed
+		}
 		return r.execute(ctx, p, digest)
 	})
 }

@@ -82,6 +82,16 @@ func seed(cloud, account, name, ak string) emulator.Binding {
 	return emulator.Binding{Scope: emulator.Scope{RegionID: "cn-hangzhou"}, BoundAccount: cloudsiem.BoundAccount{CloudCode: cloud, AccountID: account, AccountName: name, AccessID: ak}}
 }
 
+// registered returns the keys of the desired bindings, to register them in
+// the emulator as Security Center would before they can be bound.
+func registered(d plan.Desired) []emulator.Key {
+	var out []emulator.Key
+	for _, b := range d.Bindings {
+		out = append(out, emulator.Key{RegionID: b.RegionID, CloudCode: b.CloudCode, AccessID: b.AccessID, AccountID: b.AccountID})
+	}
+	return out
+}
+
 // state renders the emulator's bindings as "cloud/account=name/ak" for comparison.
 func state(e *emulator.Emulator) []string {
 	var out []string
@@ -116,6 +126,7 @@ func TestPolicies(t *testing.T) {
 		b := seed("hcloud", "8", "with-sources", "HPUA0000000008")
 		b.DataSourceCount = 2
 		e.Seed(b)
+		e.Register(registered(desired)...)
 	}
 	tests := []struct {
 		policy plan.Policy
@@ -458,10 +469,11 @@ func TestHostileListAnswers(t *testing.T) {
 	}{
 		"malformed JSON":     {200, `{"Data": [`},
 		"wrong field types":  {200, `{"Data": [{"BindId": "one", "AccountId": 7}]}`},
-		"missing Data":       {200, `{"RequestId": "r"}`},
-		"null Data":          {200, `{"Data": null}`},
+		"duplicated BindId":  {200, `{"Data": [{"BindId": 5, "AccountId": "1", "CloudCode": "hcloud"}, {"BindId": 5, "AccountId": "2", "CloudCode": "hcloud"}]}`},
+		"missing BindId":     {200, `{"Data": [{"AccountId": "1", "CloudCode": "hcloud"}]}`},
+		"BindId 0":           {200, `{"Data": [{"BindId": 0, "AccountId": "1", "CloudCode": "hcloud"}]}`},
+		"missing AccountId":  {200, `{"Data": [{"BindId": 5, "CloudCode": "hcloud"}]}`},
 		"HTML error page":    {502, `<html><body><h1>502 Bad Gateway</h1></body></html>`},
-		"200 with an error":  {200, `{"Code": "InternalError", "Message": "oops"}`},
 		"huge body":          {200, `{"Data": [], "Pad": "` + strings.Repeat("x", cloudsiem.MaxResponseBytes) + `"}`},
 		"empty body":         {200, ``},
 		"a JSON string only": {200, `"Data"`},
@@ -548,5 +560,63 @@ func TestApproveBlockedPlan(t *testing.T) {
 	}
 	if res4, _ := e.rec.RunOnce(ctx, desired); !res4.Blocked {
 		t.Error("the approval applied twice: a new mass delete went through")
+	}
+}
+
+// TestCollapsedListIsGated: a list that suddenly lost most of its bindings
+// (the official SDK reads an answer with no Data as an empty list) blocks
+// the plan, pass after pass, until the list is whole again or a person
+// approves; it never drives a mass re-create.
+func TestCollapsedListIsGated(t *testing.T) {
+	for _, answer := range []emulator.Answers{{OmitEmptyData: true}, {}} {
+		e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Sync}}})
+		var desired plan.Desired
+		for i := range 12 {
+			b := seed("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA00000000%02d", i))
+			e.emu.Seed(b)
+			desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "n", b.AccessID))
+		}
+		if _, err := e.rec.RunOnce(t.Context(), desired); err != nil {
+			t.Fatal(err)
+		}
+		saved := e.emu.Bindings()
+		// The service loses its memory (or a proxy answers {} with 200).
+		e.emu.SetAnswers(answer)
+		wipe(e.emu)
+		e.emu.ResetLog()
+		for pass := range 3 {
+			res, err := e.rec.RunOnce(t.Context(), desired)
+			if err != nil || !res.Blocked || !strings.Contains(res.Plan.BlockReason, "collapsed") {
+				t.Fatalf("pass %d over an empty list: blocked=%v reason=%q err=%v", pass, res.Blocked, res.Plan.BlockReason, err)
+			}
+		}
+		if n := mutations(e.emu); n != 0 {
+			t.Fatalf("%d mutating requests after the list collapsed", n)
+		}
+		// The list comes back whole: the block lifts by itself.
+		e.emu.Seed(saved...)
+		res, err := e.rec.RunOnce(t.Context(), desired)
+		if err != nil || res.Blocked {
+			t.Fatalf("after the list came back: blocked=%v err=%v", res.Blocked, err)
+		}
+		// Collapsed again; an approval of exactly that plan lets it through once.
+		wipe(e.emu)
+		res, _ = e.rec.RunOnce(t.Context(), desired)
+		if !res.Blocked {
+			t.Fatal("second collapse not blocked")
+		}
+		if err := e.rec.Approve(res.Digest); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.rec.RunOnce(t.Context(), desired); err != nil || res.Blocked || res.Count(plan.OpCreate, Applied) != 12 {
+			t.Fatalf("approved re-create: blocked=%v created=%d err=%v", res.Blocked, res.Count(plan.OpCreate, Applied), err)
+		}
+	}
+}
+
+// wipe deletes every binding behind the reconciler's back.
+func wipe(e *emulator.Emulator) {
+	for _, b := range e.Bindings() {
+		e.Delete(b.BindID)
 	}
 }

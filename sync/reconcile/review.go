@@ -51,7 +51,9 @@ func (r *Reconciler) Approve(digest string) error {
 	case last == nil || !last.Plan.Blocked:
 		return fmt.Errorf("%w: nothing is blocked", ErrNoSuchPlan)
 	case last.Digest != digest:
-		return fmt.Errorf("%w: the blocked plan is %s", ErrNoSuchPlan, last.Digest)
+		// The current hash is not revealed: whoever approves must have
+		// read it from GET /-/plan.
+		return fmt.Errorf("%w: it is not the hash of the blocked plan (see GET /-/plan)", ErrNoSuchPlan)
 	}
 	r.rev.approved = digest
 	r.log.Warn("blocked plan approved; the next pass applies it if it still plans the same", "hash", digest)

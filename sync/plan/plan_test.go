@@ -151,7 +151,7 @@ func TestCompute(t *testing.T) {
 			wantCounts:  Counts{Desired: 1, Observed: 1, Missing: 1, Unmanaged: 1},
 		},
 		{
-			name: "the same binding listed in the enterprise view is not another holder",
+			name:    "the same binding listed in the enterprise view is not another holder",
 			desired: []Binding{{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleType: 1}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK2"}},
 			observed: []Binding{
 				{Key: Key{Scope: Scope{RegionID: "cn-hangzhou", RoleType: 1}, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK1", BindID: 10},

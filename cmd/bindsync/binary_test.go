@@ -42,7 +42,11 @@ func bindsyncBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "bindsync")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -179,5 +183,41 @@ func TestSIGTERMDuringApplyExitsCleanly(t *testing.T) {
 	}
 	if applied != counts["ok"] {
 		t.Errorf("the server applied %d, the daemon logged %d: an answer was lost", counts["ok"], applied)
+	}
+}
+
+// TestConvergesInEveryAnswerShape: the real binary converges against the
+// emulator whether its answers carry the documented success envelope and
+// omit an empty Data, or not.
+func TestConvergesInEveryAnswerShape(t *testing.T) {
+	for _, answers := range []emulator.Answers{{}, {Envelope: true, OmitEmptyData: true}} {
+		t.Run(fmt.Sprintf("envelope=%t", answers.Envelope), func(t *testing.T) {
+			emu, url := startRegistryEmulator(t, emulator.Config{Answers: answers})
+			var lines []string
+			for i := range 6 {
+				ak := fmt.Sprintf("HPUA%010d", i)
+				emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: ak, AccountID: fmt.Sprint(i)})
+				if i < 3 {
+					emu.Seed(seed("hcloud", fmt.Sprint(i), "old", ak))
+				}
+				lines = append(lines, binding("hcloud", fmt.Sprint(i), "new", ak))
+			}
+			path := filepath.Join(t.TempDir(), "desired.yaml")
+			writeFile(t, path, file(lines...))
+			startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "upsert", "--max-change-ratio", "1",
+				"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+			eventually(t, "convergence", func() bool {
+				bs := emu.Bindings()
+				if len(bs) != 6 {
+					return false
+				}
+				for _, b := range bs {
+					if b.AccountName != "new" {
+						return false
+					}
+				}
+				return true
+			})
+		})
 	}
 }

@@ -135,6 +135,11 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 	} else {
 		res, err = e.rec.RunOnce(ctx, st.Desired)
 	}
+	if err != nil && res.Plan.Policy == "" {
+		// No plan was made: the list (or the credentials) failed, and
+		// nothing was sent.
+		return fmt.Errorf("no change applied: could not list the current bindings: %w", err)
+	}
 	fmt.Fprint(stdout, res.Plan.Text())
 	if err != nil {
 		fmt.Fprintf(stdout, "Apply failed: %d of %d changes failed.\n", len(res.Failures()), len(res.Changes))

@@ -11,11 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 	"github.com/bindsync/bindsync/sync/plan"
 	"github.com/bindsync/bindsync/sync/reconcile"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
 )
 
 // daemonFlags are the flags of `run` (and `demo`).
@@ -35,6 +36,7 @@ type daemonFlags struct {
 	poll            time.Duration
 	debounce        time.Duration
 	shutdownTimeout time.Duration
+	webConfigFile   string
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
@@ -45,7 +47,8 @@ func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
 	fs.DurationVar(&d.resync, "resync-interval", 5*time.Minute, "re-list and repair drift this often (±10% jitter)")
 	fs.DurationVar(&d.poll, "poll-interval", 30*time.Second, "re-read the file this often even without file events")
 	fs.DurationVar(&d.debounce, "debounce", 100*time.Millisecond, "quiet time after a file event before reading")
-	fs.DurationVar(&d.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight calls may take to finish")
+	fs.DurationVar(&d.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight calls may take to finish (longer than --request-timeout)")
+	fs.StringVar(&d.webConfigFile, "web.config.file", "", "TLS and basic auth for both listeners, in the Prometheus exporter-toolkit web configuration format")
 }
 
 func (d *daemonFlags) validate() error {
@@ -105,6 +108,9 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 	log.Info("bindsync starting", "version", version, "file", d.file, "hash", st.Hash[:12], "bindings", len(st.Desired.Bindings),
 		"data_center", st.RegionID, "endpoint", e.client.Endpoint(), "policy", d.policy, "dry_run", d.dryRun, "qps", d.qps)
 
+	// The newest valid desired state: the watcher replaces it, each pass
+	// reads it just before planning.
+	latest := desired.NewLatest(st)
 	watcher := desired.NewWatcher(desired.WatchConfig{
 		Path:     d.file,
 		Debounce: d.debounce,
@@ -129,109 +135,115 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 		},
 	}, st)
 
-	token, err := adminToken(d)
+	web, err := loadWebConfig(d)
 	if err != nil {
 		return err
 	}
-	mainLn, err := listen(d.listen)
+	token, err := adminToken(d, web)
+	if err != nil {
+		return err
+	}
+	mainLn, err := listen(d.listen, "--listen-address")
 	if err != nil {
 		return err
 	}
 	var adminLn net.Listener
 	if d.admin != "" {
-		if adminLn, err = listen(d.admin); err != nil {
+		if adminLn, err = listen(d.admin, "--admin-address"); err != nil {
 			mainLn.Close()
 			return err
 		}
 	}
-	mainSrv := &http.Server{Handler: mainMux(e, d, started), ReadHeaderTimeout: 5 * time.Second}
 	kick := make(chan struct{}, 1)
-	adminSrv := &http.Server{Handler: adminMux(watcher, rec, kick, token, log), ReadHeaderTimeout: 5 * time.Second}
+	mainSrv := &http.Server{Handler: mainMux(e, d, started), ReadHeaderTimeout: 5 * time.Second}
 	adminAddr := ""
+	var adminSrv *http.Server
 	if adminLn != nil {
 		adminAddr = adminLn.Addr().String()
+		adminSrv = &http.Server{Handler: adminHandler(adminMux(watcher, rec, kick, log), token, adminHosts(adminAddr)), ReadHeaderTimeout: 5 * time.Second}
 	}
 	// SIGHUP is caught before anyone is told the daemon is up.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	log.Info("listening", "metrics", mainLn.Addr().String(), "admin", adminAddr)
+	log.Info("listening", "metrics", mainLn.Addr().String(), "admin", adminAddr, "tls", web.tls)
 	if h.listening != nil {
 		h.listening(mainLn.Addr().String(), adminAddr)
 	}
 
-	loopCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var g group
-	g.cancel = cancel
-	states := make(chan *desired.State)
-	updates := make(chan plan.Desired)
-	g.Go(func() error { return watcher.Run(loopCtx, states) })
+	// The actors, each in one goroutine of the group; the first to fail
+	// stops them all. Every event source and what it does:
+	//   watcher   file events, polls, reloads  -> loads, publishes into latest
+	//   loop      latest changed, kick, timer  -> passes (reconcile.Run)
+	//   SIGHUP                                  -> a reload of the file
+	//   servers   /metrics, /healthz; the admin endpoints -> reload, approve (kick)
+	g, gctx := errgroup.WithContext(ctx)
+	loopDone := make(chan struct{})
+	g.Go(func() error { return watcher.Run(gctx, latest.Set) })
 	g.Go(func() error {
-		for {
-			select {
-			case <-loopCtx.Done():
-				return nil
-			case n := <-states:
-				select {
-				case updates <- n.Desired:
-				case <-loopCtx.Done():
-					return nil
-				}
-			}
-		}
+		defer close(loopDone)
+		return rec.Run(gctx, latest, kick, reconcile.Schedule{Resync: d.resync})
 	})
 	g.Go(func() error {
 		for {
 			select {
-			case <-loopCtx.Done():
+			case <-gctx.Done():
 				return nil
 			case <-hup:
 				log.Info("SIGHUP: reloading the desired state")
-				watcher.Reload()
+				_ = watcher.Reload(gctx) // the outcome is logged by OnLoad
 			}
 		}
 	})
-	reconcileDone := make(chan struct{})
-	g.Go(func() error {
-		defer close(reconcileDone)
-		return rec.Run(loopCtx, st.Desired, updates, kick, reconcile.Schedule{Resync: d.resync})
-	})
 	serve := func(srv *http.Server, ln net.Listener) {
 		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			if err := web.serve(srv, ln, log); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http server on %s: %w", ln.Addr(), err)
 			}
 			return nil
 		})
 		g.Go(func() error {
 			// Keep serving /metrics until the last pass has wound down.
-			<-reconcileDone
+			<-loopDone
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			return srv.Shutdown(sctx)
 		})
 	}
 	serve(mainSrv, mainLn)
-	if adminLn != nil {
+	if adminSrv != nil {
 		serve(adminSrv, adminLn)
 	}
 
-	<-loopCtx.Done()
+	<-gctx.Done()
 	if ctx.Err() != nil {
 		log.Info("shutting down: no new changes start; waiting for calls in flight", "timeout", d.shutdownTimeout)
 	}
-	if err := g.WaitFor(d.shutdownTimeout); err != nil {
-		return err
+	// Calls in flight are bounded by --request-timeout, which is shorter
+	// than --shutdown-timeout (checked at start); past it, main exits and
+	// whatever still runs ends with the process.
+	waited := make(chan error, 1)
+	go func() { waited <- g.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			return err
+		}
+	case <-time.After(d.shutdownTimeout):
+		return fmt.Errorf("shutdown did not finish within %s", d.shutdownTimeout)
 	}
 	log.Info("stopped")
 	return nil
 }
 
-func listen(addr string) (net.Listener, error) {
+// listen opens a listener; "address in use" says which flag moves it.
+func listen(addr, flagName string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("listen on %s: the address is in use (another bindsync?); choose another with %s", addr, flagName)
+		}
+		return nil, fmt.Errorf("listen on %s (%s): %w", addr, flagName, err)
 	}
 	return ln, nil
 }
@@ -275,13 +287,26 @@ func healthz(lastProgress func() time.Time, started time.Time, stale time.Durati
 }
 
 // adminToken reads the admin bearer token. Without one, the admin address
-// must be loopback: nobody who can reach the network may approve a plan.
-func adminToken(d *daemonFlags) (string, error) {
+// must be loopback: nobody who can reach the network may approve a plan. A
+// token off loopback needs TLS (--web.config.file), or it would cross the
+// network in clear; a token file others can read is refused.
+func adminToken(d *daemonFlags, web webConfig) (string, error) {
+	offLoopback := d.admin != "" && !loopbackAddr(d.admin)
 	if d.adminTokenFile == "" {
-		if d.admin != "" && !loopbackAddr(d.admin) {
-			return "", fmt.Errorf("--admin-address %s is not loopback: set --admin-token-file so that approving and reloading need a token", d.admin)
+		if offLoopback && !web.auth {
+			return "", fmt.Errorf("--admin-address %s is not loopback: set --admin-token-file (with TLS in --web.config.file) or basic auth in --web.config.file, so that approving and reloading need a credential", d.admin)
 		}
 		return "", nil
+	}
+	if offLoopback && !web.tls {
+		return "", fmt.Errorf("--admin-token-file with --admin-address %s off loopback needs TLS: configure tls_server_config in --web.config.file, or the token crosses the network in clear", d.admin)
+	}
+	fi, err := os.Stat(d.adminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	if fi.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("admin token file %s is readable by others (mode %s): chmod o-r it", d.adminTokenFile, fi.Mode().Perm())
 	}
 	data, err := os.ReadFile(d.adminTokenFile)
 	if err != nil {
@@ -306,14 +331,17 @@ func loopbackAddr(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// adminMux serves the endpoints that change behaviour, on their own address
-// (loopback by default) and behind the bearer token when one is set.
-func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{}, token string, log *slog.Logger) http.Handler {
+// adminMux serves the endpoints that change behaviour.
+func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{}, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /-/reload", func(rw http.ResponseWriter, r *http.Request) {
-		w.Reload()
-		rw.WriteHeader(http.StatusAccepted)
-		fmt.Fprintln(rw, "reload requested")
+		// The outcome, as alertmanager answers it: 200 when the file
+		// loaded, 400 and why when it did not (the last good state stays).
+		if err := w.Reload(r.Context()); err != nil {
+			http.Error(rw, "reload failed; the last good desired state stays in force:\n"+err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(rw, "reloaded")
 	})
 	mux.HandleFunc("GET /-/plan", func(rw http.ResponseWriter, r *http.Request) {
 		last, ok := rec.LastPlan()
@@ -348,47 +376,74 @@ func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{
 		rw.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(rw, "approved %s; the next pass applies it if the plan is still the same\n", hash)
 	})
-	if token == "" {
-		return mux
-	}
+	return mux
+}
+
+// adminHandler guards the admin endpoints against browsers and the network:
+//   - a Host that is not a name or address this listener serves is refused
+//     (a DNS-rebinding page reaches loopback under its own name);
+//   - a POST whose Origin is present and is not the admin address itself is
+//     refused (a cross-site form on any page could approve a plan); tools
+//     (curl, bindsync approve) send no Origin;
+//   - with a token, the bearer token is required.
+func adminHandler(next http.Handler, token string, hosts func(string) bool) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		if !hosts(hostOnly(r.Host)) {
+			http.Error(rw, "forbidden: unexpected Host header", http.StatusForbidden)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && r.Method != http.MethodGet {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host != r.Host {
+				http.Error(rw, "forbidden: cross-origin request", http.StatusForbidden)
+				return
+			}
+		}
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			http.Error(rw, "forbidden: cross-site request", http.StatusForbidden)
+			return
+		}
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			rw.Header().Set("WWW-Authenticate", "Bearer")
 			http.Error(rw, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		mux.ServeHTTP(rw, r)
+		next.ServeHTTP(rw, r)
 	})
 }
 
-// group runs goroutines, cancels on the first error and waits for all.
-type group struct {
-	wg     sync.WaitGroup
-	once   sync.Once
-	err    error
-	cancel func()
-}
-
-func (g *group) Go(f func() error) {
-	g.wg.Go(func() {
-		if err := f(); err != nil {
-			g.once.Do(func() {
-				g.err = err
-				g.cancel()
-			})
-		}
-	})
-}
-
-// WaitFor waits for every goroutine, at most timeout.
-func (g *group) WaitFor(timeout time.Duration) error {
-	done := make(chan struct{})
-	go func() { g.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return g.err
-	case <-time.After(timeout):
-		return fmt.Errorf("shutdown did not finish within %s", timeout)
+// adminHosts returns the Host check of the admin listener at addr: its
+// configured host, loopback names and addresses, and the machine's own
+// addresses and name.
+func adminHosts(addr string) func(string) bool {
+	allowed := map[string]bool{"localhost": true}
+	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
+		allowed[strings.ToLower(host)] = true
 	}
+	if name, err := os.Hostname(); err == nil {
+		allowed[strings.ToLower(name)] = true
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				allowed[ipn.IP.String()] = true
+			}
+		}
+	}
+	return func(host string) bool {
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		if ip := net.ParseIP(host); ip != nil {
+			return ip.IsLoopback() || allowed[ip.String()]
+		}
+		return allowed[host] || strings.HasSuffix(host, ".localhost")
+	}
+}
+
+// hostOnly strips the port (and IPv6 brackets) from a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }

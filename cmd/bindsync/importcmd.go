@@ -36,7 +36,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&codes, "cloud-code", strings.Join(desired.CloudCodes, ","), "cloud codes to import, comma-separated")
 	fs.Int64Var(&roleFor, "role-for", 0, "import a member account's view (its user ID)")
 	fs.IntVar(&roleType, "role-type", 0, "view type: 0 current account, 1 whole enterprise")
-	fs.StringVar(&out, "o", "", "write the file here (default: standard output); an existing file is not overwritten")
+	fs.StringVar(&out, "o", "", "write the file here (default, or -: standard output); an existing file is not overwritten")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := desired.Parse("(import)", data); err != nil {
 		return fmt.Errorf("the imported file would not be valid, not written: %w", err)
 	}
-	if out == "" {
+	if out == "" || out == "-" {
 		_, err := stdout.Write(data)
 		return err
 	}

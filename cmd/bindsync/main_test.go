@@ -414,7 +414,7 @@ func TestDaemonFollowsTheFile(t *testing.T) {
 	eventually(t, "a pass after SIGHUP", func() bool { return runs() > before })
 	before = runs()
 	resp, err := http.Post("http://"+d.admin+"/-/reload", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
+	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /-/reload: %v %v", resp, err)
 	}
 	resp.Body.Close()

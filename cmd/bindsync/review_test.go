@@ -100,6 +100,13 @@ func TestApproveABlockedPlan(t *testing.T) {
 	emu, url, path := blockedWorld(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	writeFile(t, tokenFile, "s3cret-admin-token-0123456789\n")
+	if code := run(t.Context(), []string{"bindsync", "run", "-f", path, "--endpoint", url, "--admin-token-file", tokenFile, "--listen-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"},
+		os.Getenv, io.Discard, io.Discard); code != exitError {
+		t.Fatalf("a token file readable by others was accepted (exit %d)", code)
+	}
+	if err := os.Chmod(tokenFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := startDaemon(t, "-f", path, "--endpoint", url, "--policy", "sync", "--admin-token-file", tokenFile)
 	eventually(t, "the gate blocks", func() bool { return gauge(t, d.metrics, "bindsync_safety_gate_blocked") == 1 })
 	if len(emu.Bindings()) != 10 {
@@ -169,7 +176,7 @@ func TestApproveABlockedPlan(t *testing.T) {
 		emu.Seed(seed("hcloud", fmt.Sprint(i), "n", fmt.Sprintf("HPUA%010d", i)))
 	}
 	before := len(emu.Requests())
-	if code, _ := post(d.admin, "/-/reload", token); code != http.StatusAccepted {
+	if code, _ := post(d.admin, "/-/reload", token); code != http.StatusOK {
 		t.Fatal("reload refused")
 	}
 	eventually(t, "a new pass", func() bool { return len(emu.Requests()) > before+1 })

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -89,6 +90,22 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// notRegular says what a path is instead of a YAML file.
+func notRegular(m os.FileMode) string {
+	kind := "not a regular file"
+	switch {
+	case m.IsDir():
+		kind = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		kind = "a FIFO (named pipe)"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	case m&os.ModeDevice != 0 || m&os.ModeCharDevice != 0:
+		kind = "a device"
+	}
+	return "is " + kind + ", want a regular YAML file"
+}
+
 // Load reads and parses a desired-state file, or every *.yaml file of a
 // directory (see dir.go).
 func Load(path string) (*State, error) {
@@ -99,8 +116,14 @@ func Load(path string) (*State, error) {
 	return parseSource(src)
 }
 
+// readFile reads a regular file. A FIFO, a device or a socket is refused
+// before anything could block on it: the open is non-blocking and the file
+// is checked before it is read.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: notRegular(fi.Mode())}}}
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: describeOpenError(err)}}}
 	}
@@ -109,8 +132,8 @@ func readFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: err.Error()}}}
 	}
-	if st.IsDir() {
-		return nil, &Error{File: path, Problems: []Problem{{Msg: "is a directory, want a YAML file"}}}
+	if !st.Mode().IsRegular() { // replaced between the two looks
+		return nil, &Error{File: path, Problems: []Problem{{Msg: notRegular(st.Mode())}}}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
@@ -368,13 +391,20 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 		before := len(p.problems)
 		b := plan.Binding{Key: plan.Key{Scope: plan.Scope{RegionID: st.RegionID}}}
 
+		// req reads a required string; empty or blank is as wrong as
+		// missing (an empty accountName would be sent, ignored by the API
+		// and "applied" again on every pass).
 		req := func(name string) (string, int) {
 			v, ok := fields[name]
 			if !ok {
 				p.add(item.Line, entry, "missing required key %s", name)
 				return "", item.Line
 			}
-			s, _ := p.str(v, entry, name)
+			s, ok := p.str(v, entry, name)
+			if ok && strings.TrimSpace(s) == "" {
+				p.add(v.Line, entry, "%s must not be empty", name)
+				return "", v.Line
+			}
 			return s, v.Line
 		}
 		var line int
@@ -469,12 +499,21 @@ func (p *parser) str(v *yaml.Node, entry, name string) (string, bool) {
 	return v.Value, true
 }
 
+// decimal is the only integer spelling accepted: YAML would also read 0x10,
+// 0o17 and 1_130_916, and 0123 as octal, silently turning a member ID into
+// another one.
+var decimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
 func (p *parser) integer(v *yaml.Node, entry, name string) (int64, bool) {
 	if v.Kind != yaml.ScalarNode || v.Tag != "!!int" {
 		p.add(v.Line, entry, "%s must be an integer", name)
 		return 0, false
 	}
-	n, err := strconv.ParseInt(v.Value, 0, 64)
+	if !decimal.MatchString(v.Value) {
+		p.add(v.Line, entry, "%s must be a plain decimal integer (no 0x or 0o prefix, leading zero or underscore): %s", name, v.Value)
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
 	if err != nil {
 		p.add(v.Line, entry, "%s must be an integer: %v", name, err.(*strconv.NumError).Err)
 		return 0, false

@@ -13,10 +13,13 @@ import (
 	"github.com/bindsync/bindsync/sync/plan"
 )
 
-// A desired state may be split over a directory: every *.yaml (or *.yml)
-// file directly in it is one part, so teams can own their own files. Hidden
-// files and subdirectories are ignored (a Kubernetes ConfigMap's ..data
-// machinery lives there). The parts must agree on regionId; an identity or
+// A desired state may be split over a directory: every entry directly in it
+// whose name ends in .yaml or .yml, in any letter case, is one part, so teams
+// can own their own files. Hidden entries are ignored (a Kubernetes
+// ConfigMap's ..data machinery lives there). A part that cannot be read (a
+// dangling symlink, a directory, a FIFO, no permission) makes the whole
+// directory invalid: skipping it would read as "that team wants nothing",
+// and under sync delete its bindings. The parts must agree on regionId; an identity or
 // an accessId in two files is an error naming both files and lines; an empty
 // directory is an error, never an empty desired state.
 
@@ -63,13 +66,11 @@ func readSource(path string) (source, error) {
 	total := 0
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(name, ".") || !(strings.HasSuffix(lower, ".yaml") || strings.HasSuffix(lower, ".yml")) {
 			continue
 		}
 		full := filepath.Join(path, name)
-		if fi, err := os.Stat(full); err != nil || fi.IsDir() {
-			continue // a dangling symlink mid-swap, or a directory named *.yaml
-		}
 		data, err := readFile(full)
 		if err != nil {
 			return src, err
@@ -122,8 +123,8 @@ func merge(dir string, parts []*State) (*State, error) {
 	type seen struct{ origin string }
 	ids := map[plan.Key]seen{}
 	type akKey struct {
-		scope plan.Scope
-		ak    string
+		regionID string
+		ak       string
 	}
 	aks := map[akKey]seen{}
 	for _, p := range parts {
@@ -138,9 +139,9 @@ func merge(dir string, parts []*State) (*State, error) {
 				continue
 			}
 			ids[b.Key] = seen{b.Origin}
-			ak := akKey{b.Scope, b.AccessID}
+			ak := akKey{b.RegionID, b.AccessID}
 			if first, dup := aks[ak]; dup {
-				problems = append(problems, fmt.Errorf("%s: %s/%s uses an accessId already used at %s (an AccessKey can be bound only once per view)", b.Origin, b.CloudCode, b.AccountID, first.origin))
+				problems = append(problems, fmt.Errorf("%s: %s/%s uses an accessId already used at %s (an AccessKey can be bound only once per data center)", b.Origin, b.CloudCode, b.AccountID, first.origin))
 				continue
 			}
 			aks[ak] = seen{b.Origin}

@@ -45,9 +45,9 @@ type Watcher struct {
 	cfg      WatchConfig
 	log      *slog.Logger
 	changed  chan struct{}
-	force    chan struct{}
-	lastSeen string // hash of the last content read, valid or not
-	lastGood string // hash of the last valid state sent
+	force    chan chan<- error // reload requests, each with where to answer
+	lastSeen string            // hash of the last content read, valid or not
+	lastGood string            // hash of the last valid state sent
 }
 
 // NewWatcher returns a watcher that considers initial (may be nil) the state
@@ -65,7 +65,7 @@ func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 30 * time.Second
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan struct{}, 1)}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan chan<- error, 16)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -75,12 +75,22 @@ func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
 	return w
 }
 
-// Reload asks for a read now, and for the state to be sent even when the
-// content did not change (SIGHUP, POST /-/reload). Requests coalesce.
-func (w *Watcher) Reload() {
+// Reload reads the file now and publishes the state even when the content
+// did not change (SIGHUP, POST /-/reload). It returns the outcome: nil when
+// the file loaded, or why it was rejected (the last good state stays in
+// force). Requests that arrive together share one read.
+func (w *Watcher) Reload(ctx context.Context) error {
+	reply := make(chan error, 1)
 	select {
-	case w.force <- struct{}{}:
-	default:
+	case w.force <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -91,8 +101,10 @@ func (w *Watcher) poke() {
 	}
 }
 
-// Run watches until ctx ends, sending each new valid state on out.
-func (w *Watcher) Run(ctx context.Context, out chan<- *State) error {
+// Run watches until ctx ends and hands each new valid state to publish.
+// publish should not block (a Latest slot's Set does not): the watcher keeps
+// reading, logging and counting loads while a pass runs.
+func (w *Watcher) Run(ctx context.Context, publish func(*State)) error {
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
 		// inotify limits reached: not fatal, the poll still reads the file.
@@ -110,7 +122,7 @@ func (w *Watcher) Run(ctx context.Context, out chan<- *State) error {
 		}()
 	}
 	w.poke() // catch an edit made between the initial load and the watch
-	return w.loop(ctx, out)
+	return w.loop(ctx, publish)
 }
 
 // watchedDirs keeps the watched directories in step with where the path
@@ -178,12 +190,13 @@ func (w *Watcher) pump(ctx context.Context, fsw *fsnotify.Watcher, dirs *watched
 }
 
 // loop debounces pokes and forced reloads into loads.
-func (w *Watcher) loop(ctx context.Context, out chan<- *State) error {
+func (w *Watcher) loop(ctx context.Context, publish func(*State)) error {
 	poll := time.NewTicker(w.cfg.Poll)
 	defer poll.Stop()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var pending, forced bool
+	var pending bool
+	var waiting []chan<- error // reload requests to answer after the next load
 	var first time.Time
 	arm := func() {
 		now := time.Now()
@@ -193,84 +206,89 @@ func (w *Watcher) loop(ctx context.Context, out chan<- *State) error {
 		fire := min(w.cfg.Debounce, first.Add(w.cfg.MaxWait).Sub(now))
 		timer.Reset(max(fire, 0))
 	}
+	answer := func(err error) {
+		for _, r := range waiting {
+			r <- err // buffered: never blocks
+		}
+		waiting = nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			answer(ctx.Err())
 			return nil
 		case <-w.changed:
 			arm()
 		case <-poll.C:
 			arm()
-		case <-w.force:
-			forced = true
+		case r := <-w.force:
+			waiting = append(waiting, r)
 			arm()
 		case <-timer.C:
 			if !pending {
 				continue
 			}
-			switch st, again := w.load(ctx, forced); {
-			case again:
+			st, again, err := w.load(ctx, len(waiting) > 0)
+			if again {
 				arm() // still being written: wait for quiet again
 				continue
-			case st != nil:
-				select {
-				case out <- st:
-				case <-ctx.Done():
-					return nil
-				}
 			}
-			pending, forced = false, false
+			if st != nil {
+				publish(st)
+			}
+			answer(err)
+			pending = false
 		}
 	}
 }
 
 // load reads the file (or directory); again means the content moved under
-// the read.
-func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool) {
+// the read. err is why a changed (or forced) content was rejected.
+func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool, err error) {
 	src, readErr := readSource(w.cfg.Path)
 	hash := src.hash()
 	if readErr != nil {
 		hash = "error:" + readErr.Error()
 	}
 	if hash == w.lastSeen && !forced {
-		return nil, false
+		return nil, false, nil
 	}
 	if readErr == nil {
 		t := time.NewTimer(w.cfg.Settle)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, false
+			return nil, false, ctx.Err()
 		case <-t.C:
 		}
 		again, err := readSource(w.cfg.Path)
 		if err != nil || again.hash() != hash {
-			return nil, true
+			return nil, true, nil
 		}
 	}
 	w.lastSeen = hash
 	if readErr != nil {
 		w.report(nil, readErr)
-		return nil, false
+		return nil, false, readErr
 	}
-	st, err := parseSource(src)
+	st, err = parseSource(src)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}
 	if err != nil {
 		w.report(nil, err)
-		return nil, false
+		return nil, false, err
 	}
 	if st.Hash == w.lastGood && !forced {
 		// Back to the content in force (a reverted bad edit): report the
 		// recovery, nothing new to apply.
 		w.report(st, nil)
-		return nil, false
+		return nil, false, nil
 	}
 	w.lastGood = st.Hash
 	w.report(st, nil)
-	return st, false
+	return st, false, nil
 }
 
 func (w *Watcher) report(st *State, err error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -48,7 +49,7 @@ func startWatcher(t *testing.T, path string, l *loads) (*Watcher, <-chan *State)
 	out := make(chan *State)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- w.Run(ctx, out) }()
+	go func() { done <- w.Run(ctx, func(st *State) { out <- st }) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -204,9 +205,41 @@ func TestWatchForcedReloadSendsUnchangedState(t *testing.T) {
 	writeFile(t, path, content("v1"))
 	var l loads
 	w, out := startWatcher(t, path, &l)
-	w.Reload()
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- w.Reload(t.Context()) }()
 	if got := nameOf(next(t, out)); got != "v1" {
 		t.Fatalf("forced reload: %s", got)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	// A rejected file: Reload says why, and nothing is published.
+	writeFile(t, path, "version: 1\nbindings: [")
+	if err := w.Reload(t.Context()); err == nil || !strings.Contains(err.Error(), "desired.yaml") {
+		t.Fatalf("Reload of a broken file: %v", err)
+	}
+	select {
+	case st := <-out:
+		t.Fatalf("a broken file published %v", st)
+	default:
+	}
+}
+
+// TestLatestKeepsOnlyTheNewest: sets never block, and a reader that comes
+// late sees only the newest state, signalled once.
+func TestLatestKeepsOnlyTheNewest(t *testing.T) {
+	a, b := &State{Hash: "a"}, &State{Hash: "b"}
+	l := NewLatest(&State{Hash: "initial"})
+	l.Set(a)
+	l.Set(b)
+	<-l.Changed()
+	if got := l.Get(); got != b {
+		t.Fatalf("Get = %s, want b", got.Hash)
+	}
+	select {
+	case <-l.Changed():
+		t.Fatal("two signals for one read")
+	default:
 	}
 }
 
@@ -222,7 +255,7 @@ func TestDebounceCoalesces(t *testing.T) {
 		out := make(chan *State, 10)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
-		go func() { done <- w.loop(ctx, out) }()
+		go func() { done <- w.loop(ctx, func(st *State) { out <- st }) }()
 
 		for range 5 {
 			w.poke()

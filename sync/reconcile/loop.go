@@ -20,11 +20,22 @@ type Schedule struct {
 	RetryBase time.Duration
 }
 
-// Run runs a pass at once, then whenever a new desired state arrives on
-// updates, a pass is requested on kick, or the schedule says so. Passes never
-// overlap; events that arrive during a pass coalesce into one more pass. It
-// returns nil when ctx ends, after the pass in progress has wound down.
-func (r *Reconciler) Run(ctx context.Context, d plan.Desired, updates <-chan plan.Desired, kick <-chan struct{}, s Schedule) error {
+// DesiredSource hands out the newest desired state; *desired.Latest is one.
+type DesiredSource interface {
+	// Desired returns the newest valid desired state.
+	Desired() plan.Desired
+	// Changed receives when a newer state is in place.
+	Changed() <-chan struct{}
+}
+
+// Run runs a pass at once, then whenever a newer desired state is in place,
+// a pass is requested on kick (an approval, a reload), or the schedule says
+// so. Every event source and what it does is in the one select below.
+// Passes never overlap; each reads the newest state just before it plans, so
+// states that arrived during a pass coalesce and an older one is never
+// applied. It returns nil when ctx ends, after the pass in progress has
+// wound down.
+func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan struct{}, s Schedule) error {
 	if s.Resync <= 0 {
 		s.Resync = 5 * time.Minute
 	}
@@ -33,7 +44,7 @@ func (r *Reconciler) Run(ctx context.Context, d plan.Desired, updates <-chan pla
 	}
 	failures := 0
 	for {
-		if _, err := r.RunOnce(ctx, d); err != nil && ctx.Err() == nil {
+		if _, err := r.RunOnce(ctx, src.Desired()); err != nil && ctx.Err() == nil {
 			failures++
 		} else {
 			failures = 0
@@ -43,29 +54,18 @@ func (r *Reconciler) Run(ctx context.Context, d plan.Desired, updates <-chan pla
 		}
 		timer := time.NewTimer(nextDelay(s, failures, rand.Float64()))
 		select {
-		case <-ctx.Done():
+		case <-ctx.Done(): // shutdown
 			timer.Stop()
 			return nil
-		case nd := <-updates:
-			d = nd
-		case <-kick:
-		case <-timer.C:
+		case <-src.Changed(): // the file changed: plan from the newest state
+		case <-kick: // an approval or a reload asked for a pass now
+		case <-timer.C: // resync (or the retry of a failed pass)
 		}
 		timer.Stop()
-		d = drain(d, updates, kick)
-	}
-}
-
-// drain takes the newest pending desired state and swallows pending kicks:
-// one pass covers them all.
-func drain(d plan.Desired, updates <-chan plan.Desired, kick <-chan struct{}) plan.Desired {
-	for {
+		// One pass covers whatever else arrived meanwhile.
 		select {
-		case nd := <-updates:
-			d = nd
 		case <-kick:
 		default:
-			return d
 		}
 	}
 }

@@ -395,18 +395,17 @@ func TestRunLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, envOpts{})
 		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
-		first := plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v1", "HPUA0000000001")}}
-		updates := make(chan plan.Desired)
+		src := &slot{d: plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v1", "HPUA0000000001")}}, changed: make(chan struct{}, 1)}
 		kick := make(chan struct{}, 1)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
-		go func() { done <- e.rec.Run(ctx, first, updates, kick, Schedule{Resync: time.Minute}) }()
+		go func() { done <- e.rec.Run(ctx, src, kick, Schedule{Resync: time.Minute}) }()
 
 		synctest.Wait()
 		if got := state(e.emu); got[0] != "hcloud/1=v1/HPUA0000000001" {
 			t.Fatalf("initial pass: %v", got)
 		}
-		updates <- plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v2", "HPUA0000000001")}}
+		src.set(plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", "v2", "HPUA0000000001")}})
 		synctest.Wait()
 		if got := state(e.emu); got[0] != "hcloud/1=v2/HPUA0000000001" {
 			t.Fatalf("after update: %v", got)
@@ -437,6 +436,68 @@ func TestRunLoop(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Run returned %v", err)
 		}
+	})
+}
+
+// slot is a DesiredSource for tests.
+type slot struct {
+	mu      sync.Mutex
+	d       plan.Desired
+	changed chan struct{}
+}
+
+func (s *slot) Desired() plan.Desired {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.d
+}
+
+func (s *slot) Changed() <-chan struct{} { return s.changed }
+
+func (s *slot) set(d plan.Desired) {
+	s.mu.Lock()
+	s.d = d
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// TestNewestStateWins: states A then B set while a pass runs; the next pass
+// plans from B and no request ever carries A's values.
+func TestNewestStateWins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{emu: emulator.Config{Faults: emulator.Faults{Latency: time.Second}}, cfg: Config{Concurrency: 1, Plan: plan.Options{MaxChangeRatio: 1}}})
+		var v0, a, b plan.Desired
+		for i := range 4 {
+			ak := fmt.Sprintf("HPUA000000000%d", i)
+			e.emu.Seed(seed("hcloud", fmt.Sprint(i), "old", ak))
+			v0.Bindings = append(v0.Bindings, want("hcloud", fmt.Sprint(i), "v0", ak))
+			a.Bindings = append(a.Bindings, want("hcloud", fmt.Sprint(i), "A", ak))
+			b.Bindings = append(b.Bindings, want("hcloud", fmt.Sprint(i), "B", ak))
+		}
+		src := &slot{d: v0, changed: make(chan struct{}, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- e.rec.Run(ctx, src, nil, Schedule{Resync: time.Hour}) }()
+		time.Sleep(1500 * time.Millisecond) // inside the first pass (4 s of latency)
+		src.set(a)
+		src.set(b)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		for _, r := range e.emu.Requests() {
+			if r.Params["AccountName"] == "A" {
+				t.Fatalf("a request carried the superseded state A: %+v", r)
+			}
+		}
+		for _, s := range state(e.emu) {
+			if !strings.Contains(s, "=B/") {
+				t.Fatalf("not converged to B: %v", state(e.emu))
+			}
+		}
+		cancel()
+		<-done
 	})
 }
 

@@ -3,15 +3,18 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bindsync/bindsync/cloudsiem"
 	"github.com/bindsync/bindsync/cloudsiem/emulator"
+	"github.com/bindsync/bindsync/sync/desired"
 )
 
 // BenchmarkEditToFirstCall measures, on the real binary with default flags,
@@ -148,4 +151,59 @@ func BenchmarkResync10k(b *testing.B) {
 	per := total / time.Duration(b.N*passes)
 	b.ReportMetric(float64(per.Milliseconds()), "CPU-ms/resync")
 	b.ReportMetric(float64(per)/float64(100*time.Millisecond), "ratio-to-100ms")
+}
+
+// capSizedFile writes the largest desired-state file the parser accepts:
+// bindings of a realistic size up to desired.MaxFileSize.
+func capSizedFile(b *testing.B, path string) int {
+	b.Helper()
+	var sb strings.Builder
+	sb.WriteString("version: 1\nregionId: cn-hangzhou\nbindings:\n")
+	n := 0
+	for {
+		line := fmt.Sprintf("  - cloudCode: hcloud\n    accountId: \"%d\"\n    accountName: \"team-%06d-production-account\"\n    accessId: \"HPUA%016d\"\n", 1000000000+n, n, n)
+		if sb.Len()+len(line) > desired.MaxFileSize {
+			break
+		}
+		sb.WriteString(line)
+		n++
+	}
+	writeFile(b, path, sb.String())
+	return n
+}
+
+// BenchmarkLoadCapSizedFile: the largest accepted file loads within the
+// memory limit deploy/ ships (256 MiB), with margin. It reports the peak RSS
+// (the kernel's maxrss of the process) of `validate`, and of the daemon after
+// its first pass over as many in-sync bindings. Target: ≤ 0.6 of 256 MiB.
+func BenchmarkLoadCapSizedFile(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "desired.yaml")
+	n := capSizedFile(b, path)
+	const limit = 256 << 20
+	for range b.N {
+		cmd := exec.Command(bindsyncBinary(b), "validate", "-f", path)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("validate: %v\n%s", err, out)
+		}
+		peak := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) * 1024
+		b.ReportMetric(float64(n), "bindings")
+		b.ReportMetric(peak/(1<<20), "validate-peak-MB")
+		b.ReportMetric(peak/limit, "validate-ratio-to-256MiB")
+
+		emu, url := startEmulator(b, emulator.Config{})
+		st, err := desired.Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		emu.Seed(seedsFrom(st)...)
+		p := startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+		eventuallyWithin(b, 2*time.Minute, "the first pass", func() bool { return strings.Contains(p.stderr.String(), `"msg":"reconcile pass done"`) })
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			b.Fatal(err)
+		}
+		p.wait(b, time.Minute)
+		peak = float64(p.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) * 1024
+		b.ReportMetric(peak/(1<<20), "daemon-peak-MB")
+		b.ReportMetric(peak/limit, "daemon-ratio-to-256MiB")
+	}
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -315,6 +317,24 @@ func TestHostileDesiredStateFiles(t *testing.T) {
 		}},
 		{"empty file", "file is empty", func() { writeFile(t, path, "") }},
 		{"emptied list", "bindings is empty", func() { writeFile(t, path, "version: 1\nbindings: []\n") }},
+		{"empty accountName", "accountName must not be empty", func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: \"1\", accountName: \"\", accessId: HPUA0000000001}\n"))
+		}},
+		{"blank accessId", "accessId must not be empty", func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: \"  \"}\n"))
+		}},
+		{"hexadecimal roleFor", "plain decimal", func() {
+			writeFile(t, path, file("  - {cloudCode: hcloud, accountId: \"1\", accountName: a, accessId: HPUA0000000001, roleFor: 0x10}\n"))
+		}},
+		{"a FIFO in place of the file", "FIFO", func() {
+			fifo := filepath.Join(dir, "fifo.tmp")
+			if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(fifo, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"deleted file", "file does not exist", func() {
 			if err := os.Remove(path); err != nil {
 				t.Fatal(err)
@@ -351,5 +371,91 @@ func TestHostileDesiredStateFiles(t *testing.T) {
 	eventually(t, "the fixed file applied", func() bool { return stateOf(emu)["hcloud/1"] == "fixed|HPUA0000000001" })
 	if gauge(t, p.metrics, "bindsync_desired_state_last_reload_successful") != 1 {
 		t.Error("last_reload_successful is not back to 1")
+	}
+}
+
+// TestCommandsRefuseWhatIsNotAFile: every command refuses a FIFO at once
+// (nothing blocks on opening it), and a file with an empty value sends
+// nothing, not even under upsert.
+func TestCommandsRefuseWhatIsNotAFile(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{})
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "desired.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"validate", "-f", fifo},
+		{"plan", "-f", fifo, "--endpoint", url},
+		{"apply", "-f", fifo, "--endpoint", url},
+		{"run", "-f", fifo, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", ""},
+	} {
+		cmd := exec.Command(bindsyncBinary(t), args...)
+		cmd.Env = append(os.Environ(), "ALIBABA_CLOUD_ACCESS_KEY_ID="+testCred.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+testCred.AccessKeySecret)
+		done := make(chan error, 1)
+		var out strings.Builder
+		cmd.Stderr = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), "FIFO") {
+				t.Errorf("%s on a FIFO: %v\n%s", args[0], err, out.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("%s blocked on a FIFO", args[0])
+		}
+	}
+	path := filepath.Join(dir, "empty-name.yaml")
+	writeFile(t, path, file("  - {cloudCode: qcloud, accountId: \"7\", accountName: \"\", accessId: AKID0000000007}\n"))
+	code, _, errOut := runCLI(t, "apply", "-f", path, "--endpoint", url, "--policy", "upsert")
+	if code != 1 || !strings.Contains(errOut, "empty-name.yaml:4") || !strings.Contains(errOut, "accountName must not be empty") {
+		t.Errorf("apply of an empty accountName: exit %d: %s", code, errOut)
+	}
+	if n := len(emu.Requests()); n != 0 {
+		t.Errorf("%d requests for a file with an empty value", n)
+	}
+}
+
+// TestCollapsedListOnTheRealBinary: the service suddenly lists nothing; the
+// daemon under upsert sends no BindAccount pass after pass, says why, and
+// lifts the block by itself when the list comes back.
+func TestCollapsedListOnTheRealBinary(t *testing.T) {
+	emu, url := startEmulator(t, emulator.Config{})
+	var lines []string
+	for i := range 12 {
+		ak := fmt.Sprintf("HPUA%010d", i)
+		emu.Seed(seed("hcloud", fmt.Sprint(i), "n", ak))
+		lines = append(lines, binding("hcloud", fmt.Sprint(i), "n", ak))
+	}
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, file(lines...))
+	p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "upsert", "--resync-interval", "1s",
+		"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+	eventually(t, "a first pass", func() bool { return strings.Contains(p.stderr.String(), `"msg":"reconcile pass done"`) })
+	saved := emu.Bindings()
+	emu.SetAnswers(emulator.Answers{Envelope: true, OmitEmptyData: true})
+	for _, b := range saved {
+		emu.Delete(b.BindID)
+	}
+	eventually(t, "the collapse gated", func() bool { return gauge(t, p.metrics, "bindsync_safety_gate_blocked") == 1 })
+	mark := len(emu.Requests())
+	eventually(t, "three more passes", func() bool {
+		return len(emu.Requests()) >= mark+6 // two lists (hcloud, qcloud) a pass
+	})
+	if n := mutations(emu); n != 0 {
+		t.Fatalf("%d mutating requests after the list collapsed", n)
+	}
+	if !strings.Contains(p.stderr.String(), "observed state collapsed") {
+		t.Error("the log does not say the observed state collapsed")
+	}
+	emu.Seed(saved...)
+	eventually(t, "the block lifted", func() bool { return gauge(t, p.metrics, "bindsync_safety_gate_blocked") == 0 })
+	if n := mutations(emu); n != 0 {
+		t.Fatalf("%d mutating requests", n)
 	}
 }

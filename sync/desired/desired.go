@@ -31,8 +31,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxFileSize bounds a desired-state file. 10,000 bindings take about 1.5 MB.
-const MaxFileSize = 8 << 20
+// MaxFileSize bounds a desired-state file (or a directory's files together):
+// 4 MiB, about 30,000 bindings. Parsing keeps a YAML node tree of about
+// 30 times the file's size, so this is what loads well inside the 256 MiB
+// the shipped deployments allow (BenchmarkLoadCapSizedFile: about 125 MB).
+const MaxFileSize = 4 << 20
+
+// sizeLimit says what the size limit is and why.
+var sizeLimit = fmt.Sprintf("the limit is %d bytes (4 MiB, about 30,000 bindings), what bindsync loads within the 256 MiB memory limit it ships with; run one bindsync per data center or member view for more", MaxFileSize)
 
 // maxNodes bounds the YAML node count, whatever the byte size.
 const maxNodes = 1_000_000
@@ -188,7 +194,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func (p *parser) parse(data []byte) *State {
 	switch {
 	case len(data) > MaxFileSize:
-		p.add(0, "", "larger than %d bytes", MaxFileSize)
+		p.add(0, "", "file is larger than allowed: %s", sizeLimit)
 		return nil
 	case len(bytes.TrimSpace(data)) == 0:
 		p.add(0, "", "file is empty (a file emptied by accident must never mean 'remove everything')")

@@ -77,7 +77,7 @@ func readSource(path string) (source, error) {
 		}
 		total += len(data)
 		if total > MaxFileSize {
-			return src, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf("the files together are larger than %d bytes", MaxFileSize)}}}
+			return src, &Error{File: path, Problems: []Problem{{Msg: "the files together are larger than allowed: " + sizeLimit}}}
 		}
 		src.files = append(src.files, sourceFile{name: full, data: data})
 	}

@@ -165,6 +165,16 @@ func (c *Client) ListBindAccount(ctx context.Context, req ListBindAccountRequest
 	return out, nil
 }
 
+// ListAccountAccessID returns the AccessKeys Threat Analysis knows for one
+// cloud code, bound or not. No Data is an empty list.
+func (c *Client) ListAccountAccessID(ctx context.Context, req ListAccountAccessIDRequest) ([]KnownAccessKey, error) {
+	var resp knownKeysResponse
+	if err := c.call(ctx, ActionListAccountAccessID, req.form(), "", &resp); err != nil {
+		return nil, err
+	}
+	return resp.Data, nil
+}
+
 // checkList validates the entries of a list answer and converts them.
 func checkList(items []listItem, cloudCode string) ([]BoundAccount, error) {
 	out := make([]BoundAccount, 0, len(items))

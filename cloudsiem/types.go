@@ -205,3 +205,36 @@ type countResponse struct {
 // MaskAccessID shows only the first and last four characters of an AccessKey
 // ID, so logs and errors identify a key without spelling it out.
 func MaskAccessID(id string) string { return redact.AccessID(id) }
+
+// ListAccountAccessIDRequest lists the AccessKeys Threat Analysis knows for
+// one cloud code: those registered in Security Center's multi-cloud assets
+// with the Threat Analysis module.
+type ListAccountAccessIDRequest struct {
+	View
+	CloudCode string
+}
+
+func (r ListAccountAccessIDRequest) form() url.Values {
+	f := url.Values{}
+	r.View.encode(f)
+	setIf(f, "CloudCode", r.CloudCode)
+	return f
+}
+
+// KnownAccessKey is one Data[] item of ListAccountAccessId. Whether AccessID
+// comes back in clear or masked is not documented; AccessIDMd5 (the hex MD5
+// of the ID) identifies it either way.
+type KnownAccessKey struct {
+	AccessID    string `json:"AccessId"`
+	AccessIDMd5 string `json:"AccessIdMd5"`
+	AccountID   string `json:"AccountId"`
+	AccountStr  string `json:"AccountStr"` // "uid|name|AccessKeyId"
+	Bound       int32  `json:"Bound"`      // 1: bound to Threat Analysis
+	CloudCode   string `json:"CloudCode"`
+	SubUserID   int64  `json:"SubUserId"`
+}
+
+type knownKeysResponse struct {
+	envelope
+	Data []KnownAccessKey `json:"Data"`
+}

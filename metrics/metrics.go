@@ -26,7 +26,7 @@ var (
 	Operations    = labels(cloudsiem.Actions[:])
 	APIResults    = append([]string{"ok"}, labels(cloudsiem.Classes[:])...)
 	RunResults    = []string{"success", "failure", "blocked"}
-	BindingStates = []string{"desired", "observed", "in_sync", "drifted", "missing", "unmanaged", "conflict"}
+	BindingStates = []string{"desired", "observed", "in_sync", "drifted", "missing", "unmanaged", "conflict", "awaiting_key"}
 	ReloadResults = []string{"success", "failure"}
 )
 

@@ -25,7 +25,8 @@
 // a key that is not registered is refused with 400
 // InvalidAccessId.NotRegistered. That code is inferred (the documentation
 // names none); Config.AnyKey turns the check off. ListAccountAccessId answers
-// the registry with Bound derived from the bindings. What RoleFor combined
+// the registry with Bound derived from the bindings; with AnyKey there is no
+// registry and it is refused as for a caller without the permission. What RoleFor combined
 // with RoleType=1 means is not documented: here RoleFor wins (inferred).
 //
 // Answers follow the documented shapes; Answers switches on the success
@@ -159,6 +160,16 @@ type Request struct {
 	Status  int               `json:"status"`
 	Outcome string            `json:"outcome"` // "ok", an error Code, "count0", "dropped", "malformed", "client_gone"
 	Applied bool              `json:"applied"` // a mutation changed state
+}
+
+// Mutating reports whether the request asked to change state (whatever the
+// answer): the witness tests use to prove nothing was changed.
+func (r Request) Mutating() bool {
+	switch r.Action {
+	case cloudsiem.ActionBindAccount, cloudsiem.ActionModifyBindAccount, cloudsiem.ActionDeleteBindAccount:
+		return true
+	}
+	return false
 }
 
 // New returns an emulator with an empty state.

@@ -65,6 +65,12 @@ func (e *Emulator) dispatch(action string, p map[string]string) (result any, app
 		if aerr := checkParams(p, "CloudCode"); aerr != nil {
 			return nil, false, aerr
 		}
+		if e.anyKey {
+			// No registry to list: answered as for a caller without the
+			// permission, so a client falls back to not checking keys.
+			return nil, false, &apiError{status: http.StatusForbidden, code: "NoPermission",
+				msg: "You are not authorized to do this action (the emulator runs without a key registry: AnyKey)."}
+		}
 		out := []accessKeyEntry{}
 		for _, k := range e.keysOf(v.region, p["CloudCode"]) {
 			entry := accessKeyEntry{AccessIDMd5: md5Hex(k.AccessID), AccessID: k.AccessID, AccountID: k.AccountID, CloudCode: k.CloudCode,

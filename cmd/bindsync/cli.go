@@ -25,13 +25,17 @@ const version = "0.1.0"
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitError   = 1
-	exitChanges = 2 // plan: changes pending
+	exitOK          = 0
+	exitError       = 1
+	exitChanges     = 2 // plan: changes pending (or awaiting an AccessKey's registration)
+	exitUnappliable = 3 // plan: conflicts, or entries no pass can apply as the file says
 )
 
-// errChanges makes `plan` exit 2.
-var errChanges = errors.New("changes pending")
+// errChanges makes `plan` exit 2, errUnappliable 3.
+var (
+	errChanges     = errors.New("changes pending")
+	errUnappliable = errors.New("the plan has conflicts or entries that cannot be applied")
+)
 
 // hooks let tests and the demo observe a running daemon without parsing logs.
 type hooks struct {
@@ -87,6 +91,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return exitOK
 	case errors.Is(err, errChanges):
 		return exitChanges
+	case errors.Is(err, errUnappliable):
+		fmt.Fprintf(stderr, "bindsync %s: %v (see the ! lines above)\n", cmd, err)
+		return exitUnappliable
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	default:
@@ -101,7 +108,8 @@ func usage(w io.Writer) {
 Usage:
   bindsync validate -f FILE               check the file (no credentials, no network); exit 0 valid, 1 not
   bindsync plan -f FILE [--output json] [--out PLAN]
-                                          list and plan; exit 0 no changes, 2 changes pending, 1 error
+                                          list and plan; exit 0 no changes, 2 changes pending,
+                                          3 conflicts or entries that cannot be applied, 1 error
   bindsync apply -f FILE | --plan PLAN    one pass, or exactly a saved plan; exit 0 all changes succeeded, 1 otherwise
   bindsync run -f FILE                    the daemon: watch, resync, metrics, health
   bindsync demo                           the daemon against a built-in emulator (no cloud account)

@@ -91,11 +91,16 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	} else {
 		fmt.Fprint(stdout, p.Text())
 	}
-	if !p.Empty() {
+	switch {
+	case p.Counts.Conflict > 0:
+		// A pull request that adds an entry no pass can apply fails its check.
+		return errUnappliable
+	case !p.Empty() || p.Counts.AwaitingKey > 0:
 		return errChanges
 	}
 	return nil
 }
+
 
 // cmdApply runs one pass, or applies a saved plan if it is still current.
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {

@@ -37,6 +37,7 @@ type daemonFlags struct {
 	debounce        time.Duration
 	shutdownTimeout time.Duration
 	webConfigFile   string
+	keyRecheck      time.Duration
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
@@ -46,6 +47,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
 	fs.StringVar(&d.adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoints require (needed when --admin-address is not loopback)")
 	fs.DurationVar(&d.resync, "resync-interval", 5*time.Minute, "re-list and repair drift this often (±10% jitter)")
 	fs.DurationVar(&d.poll, "poll-interval", 30*time.Second, "re-read the file this often even without file events")
+	fs.DurationVar(&d.keyRecheck, "key-recheck-interval", 30*time.Second, "while a binding awaits its AccessKey's registration, list the known keys again this often")
 	fs.DurationVar(&d.debounce, "debounce", 100*time.Millisecond, "quiet time after a file event before reading")
 	fs.DurationVar(&d.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight calls may take to finish (longer than --request-timeout)")
 	fs.StringVar(&d.webConfigFile, "web.config.file", "", "TLS and basic auth for both listeners, in the Prometheus exporter-toolkit web configuration format")
@@ -56,8 +58,8 @@ func (d *daemonFlags) validate() error {
 	if err := d.common.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if d.resync < time.Second || d.poll < 100*time.Millisecond || d.debounce <= 0 || d.shutdownTimeout <= 0 {
-		errs = append(errs, errors.New("--resync-interval must be at least 1s, --poll-interval at least 100ms, --debounce and --shutdown-timeout positive"))
+	if d.resync < time.Second || d.poll < 100*time.Millisecond || d.debounce <= 0 || d.shutdownTimeout <= 0 || d.keyRecheck < time.Second {
+		errs = append(errs, errors.New("--resync-interval must be at least 1s, --poll-interval at least 100ms, --debounce and --shutdown-timeout positive, --key-recheck-interval at least 1s"))
 	}
 	if d.shutdownTimeout > 0 && d.reqTimeout > 0 && d.shutdownTimeout <= d.reqTimeout {
 		// A mutation on the wire at SIGTERM may take a whole attempt; cut
@@ -182,7 +184,7 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 	g.Go(func() error { return watcher.Run(gctx, latest.Set) })
 	g.Go(func() error {
 		defer close(loopDone)
-		return rec.Run(gctx, latest, kick, reconcile.Schedule{Resync: d.resync})
+		return rec.Run(gctx, latest, kick, reconcile.Schedule{Resync: d.resync, KeyRecheck: d.keyRecheck})
 	})
 	g.Go(func() error {
 		for {

@@ -8,15 +8,12 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bindsync/bindsync/cloudsiem"
-	"github.com/bindsync/bindsync/internal/redact"
 	"github.com/bindsync/bindsync/sync/desired"
 	"github.com/bindsync/bindsync/sync/plan"
-	"go.yaml.in/yaml/v3"
 )
 
 // cmdImport lists the live bindings of one view and writes them as a valid
@@ -79,7 +76,8 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	header := fmt.Sprintf("Imported by bindsync %s on %s from data center %s (%s)%s, cloud codes %s.\nReview before committing: this file is now the desired state.",
 		version, time.Now().UTC().Format(time.RFC3339), regionID, e.client.Endpoint(), viewText(roleFor, roleType), strings.Join(cloudCodes, ","))
-	data, warnings := renderImport(header, regionID, roleFor, int32(roleType), bound)
+	footer := unusedKeysComment(ctx, e, view, cloudCodes, bound)
+	data, warnings := desired.Render(header, footer, plan.Scope{RegionID: regionID, RoleFor: roleFor, RoleType: int32(roleType)}, toBindings(bound))
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "bindsync import: warning: %s\n", w)
 	}
@@ -113,73 +111,42 @@ func viewText(roleFor int64, roleType int) string {
 	return fmt.Sprintf(", view roleFor=%d roleType=%d", roleFor, roleType)
 }
 
-// renderImport writes the bindings as a desired-state file, sorted by cloud
-// code and account. Strings are quoted so YAML never reinterprets them
-// (an accountId of 0123, a name of "yes").
-func renderImport(header, regionID string, roleFor int64, roleType int32, bound []cloudsiem.BoundAccount) ([]byte, []string) {
-	var warnings []string
-	slices.SortStableFunc(bound, func(a, b cloudsiem.BoundAccount) int {
-		return strings.Compare(a.CloudCode+"/"+a.AccountID, b.CloudCode+"/"+b.AccountID)
-	})
-	str := func(v string, quoted bool) *yaml.Node {
-		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
-		if quoted {
-			n.Style = yaml.DoubleQuotedStyle
-		}
-		return n
-	}
-	num := func(v int64) *yaml.Node {
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v, 10)}
-	}
-	seq := &yaml.Node{Kind: yaml.SequenceNode}
-	seenKey, seenAK := map[string]bool{}, map[string]bool{}
+// toBindings converts listed bindings for desired.Render.
+func toBindings(bound []cloudsiem.BoundAccount) []plan.Binding {
+	out := make([]plan.Binding, 0, len(bound))
 	for _, b := range bound {
-		key := b.CloudCode + "/" + b.AccountID
-		switch {
-		case seenKey[key]:
-			warnings = append(warnings, fmt.Sprintf("%s is bound twice (BindId %d): kept the first; resolve the conflict", key, b.BindID))
-			continue
-		case seenAK[b.AccessID]:
-			warnings = append(warnings, fmt.Sprintf("%s uses an AccessKey (%s) already bound to another account: left out", key, redact.AccessID(b.AccessID)))
-			continue
-		}
-		seenKey[key], seenAK[b.AccessID] = true, true
-		name := strings.TrimSpace(b.AccountName)
-		if name == "" {
-			name = b.AccountID
-			warnings = append(warnings, fmt.Sprintf("%s has no accountName; wrote its accountId (the first pass will set it)", key))
-		}
-		m := &yaml.Node{Kind: yaml.MappingNode}
-		m.Content = append(m.Content, str("cloudCode", false), str(b.CloudCode, false),
-			str("accountId", false), str(b.AccountID, true),
-			str("accountName", false), str(name, true),
-			str("accessId", false), str(b.AccessID, true))
-		if roleFor != 0 {
-			m.Content = append(m.Content, str("roleFor", false), num(roleFor))
-		}
-		if roleType != 0 {
-			m.Content = append(m.Content, str("roleType", false), num(int64(roleType)))
-		}
-		if b.DataSourceCount > 0 {
-			m.HeadComment = fmt.Sprintf("%d data sources", b.DataSourceCount)
-		}
-		seq.Content = append(seq.Content, m)
+		out = append(out, plan.Binding{Key: plan.Key{CloudCode: b.CloudCode, AccountID: b.AccountID},
+			AccountName: b.AccountName, AccessID: b.AccessID, BindID: b.BindID, DataSourceCount: b.DataSourceCount})
 	}
-	root := &yaml.Node{Kind: yaml.MappingNode}
-	root.Content = append(root.Content, str("version", false), num(desired.SchemaVersion), str("regionId", false), str(regionID, false))
-	if len(seq.Content) == 0 {
-		// Nothing is bound: say so explicitly, or the file would be refused.
-		root.Content = append(root.Content, str("allowEmpty", false), &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "true"})
-		seq.Style = yaml.FlowStyle
+	return out
+}
+
+// unusedKeysComment lists, for the file's footer, the AccessKeys Threat
+// Analysis knows that no binding uses: registered, bindable, unbound. It is
+// empty when there are none or the list cannot be read.
+func unusedKeysComment(ctx context.Context, e *engine, view cloudsiem.View, cloudCodes []string, bound []cloudsiem.BoundAccount) string {
+	known := plan.NewKnownKeys()
+	for _, cc := range cloudCodes {
+		keys, err := e.client.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: view, CloudCode: cc})
+		if err != nil {
+			return ""
+		}
+		for _, k := range keys {
+			known.Add(plan.KnownKey{AccessID: k.AccessID, AccessIDMd5: k.AccessIDMd5, AccountID: k.AccountID, CloudCode: cc, Bound: k.Bound == 1})
+		}
 	}
-	root.Content = append(root.Content, str("bindings", false), seq)
-	doc := &yaml.Node{Kind: yaml.DocumentNode, HeadComment: header, Content: []*yaml.Node{root}}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		panic(fmt.Sprintf("encoding a YAML node tree built here cannot fail: %v", err))
+	var ids []string
+	for _, b := range bound {
+		ids = append(ids, b.AccessID)
 	}
-	_ = enc.Close()
-	return buf.Bytes(), warnings
+	unused := known.Unused(ids)
+	if len(unused) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("AccessKeys registered in Security Center for Threat Analysis that no binding here uses\n(a rotation's new key, or an old one to retire):")
+	for _, k := range unused {
+		fmt.Fprintf(&b, "\n  %s %s (account %s)", k.CloudCode, k.AccessID, k.AccountID)
+	}
+	return b.String()
 }

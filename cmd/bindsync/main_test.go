@@ -127,7 +127,7 @@ func names(emu *emulator.Emulator) map[string]string {
 func mutations(emu *emulator.Emulator) int {
 	n := 0
 	for _, r := range emu.Requests() {
-		if r.Action != cloudsiem.ActionListBindAccount {
+		if r.Mutating() {
 			n++
 		}
 	}
@@ -341,6 +341,24 @@ func gauge(t testing.TB, addr, name string) float64 {
 		t.Fatalf("metric %s missing", name)
 	}
 	return mf.Metric[0].GetGauge().GetValue()
+}
+
+// gaugeLabel reads the gauge name{label="value"}.
+func gaugeLabel(t testing.TB, addr, name, label, value string) float64 {
+	t.Helper()
+	mf := scrape(t, addr)[name]
+	if mf == nil {
+		t.Fatalf("metric %s missing", name)
+	}
+	for _, m := range mf.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == label && l.GetValue() == value {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
 }
 
 func TestDaemonFollowsTheFile(t *testing.T) {

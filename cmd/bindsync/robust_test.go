@@ -459,3 +459,55 @@ func TestCollapsedListOnTheRealBinary(t *testing.T) {
 		t.Fatalf("%d mutating requests", n)
 	}
 }
+
+// TestRotationWaitsForTheKey: the file moves a binding to a new AccessKey
+// before the key is registered in Security Center. The daemon waits without
+// a failure, a backoff or a request for the unknown key, says what it waits
+// for, and switches within one key re-list of the registration. A create for
+// an unknown key never sends BindAccount. Masked and clear AccessId answers
+// both match.
+func TestRotationWaitsForTheKey(t *testing.T) {
+	setCredentials(t)
+	for _, masked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("masked=%t", masked), func(t *testing.T) {
+			emu, url := startRegistryEmulator(t, emulator.Config{Answers: emulator.Answers{MaskAccessID: masked}})
+			emu.Seed(seed("hcloud", "1", "prod", "HPUAOLD000000001"))
+			path := filepath.Join(t.TempDir(), "desired.yaml")
+			writeFile(t, path, file(binding("hcloud", "1", "prod", "HPUANEW000000001"), binding("qcloud", "2", "new", "AKIDNEW000000002")))
+			code, out, _ := runCLI(t, "plan", "-f", path, "--endpoint", url, "--policy", "upsert")
+			if code != exitChanges || !strings.Contains(out, "waits for AccessKey HPUA****0001") || !strings.Contains(out, "2 awaiting their AccessKey") {
+				t.Fatalf("plan: exit %d\n%s", code, out)
+			}
+			p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "upsert", "--key-recheck-interval", "1s",
+				"--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json")
+			eventually(t, "awaiting_key reported", func() bool { return gaugeLabel(t, p.metrics, "bindsync_bindings", "state", "awaiting_key") == 2 })
+			mark := len(emu.Requests())
+			eventually(t, "two key re-lists", func() bool { return emu.Counts()[cloudsiem.ActionListAccountAccessID]["ok"] >= 6 })
+			if n := mutations(emu); n != 0 {
+				t.Fatalf("%d mutating requests for keys Threat Analysis does not know", n)
+			}
+			if passesFailed(p) != 0 || gauge(t, p.metrics, "bindsync_bindings_in_backoff") != 0 || gauge(t, p.metrics, "bindsync_consecutive_failed_reconciles") != 0 {
+				t.Fatalf("waiting for a key counted as a failure:\n%s", p.stderr)
+			}
+			if !strings.Contains(p.stderr.String(), "waits for AccessKey HPUA****0001") {
+				t.Error("the log does not say which key it waits for")
+			}
+			// Security Center registers the new keys.
+			emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUANEW000000001", AccountID: "1"}, emulator.Key{CloudCode: "qcloud", AccessID: "AKIDNEW000000002", AccountID: "2"})
+			registered := time.Now()
+			eventually(t, "the switch", func() bool {
+				s := stateOf(emu)
+				return s["hcloud/1"] == "prod|HPUANEW000000001" && s["qcloud/2"] == "new|AKIDNEW000000002"
+			})
+			if took := time.Since(registered); took > 5*time.Second {
+				t.Errorf("switched %s after the registration, want within one re-list (1s)", took)
+			}
+			for _, r := range emu.Requests()[mark:] {
+				if r.Mutating() && r.Status != 200 {
+					t.Errorf("a mutating request failed: %+v", r)
+				}
+			}
+			eventually(t, "awaiting_key back to 0", func() bool { return gaugeLabel(t, p.metrics, "bindsync_bindings", "state", "awaiting_key") == 0 })
+		})
+	}
+}

@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bindsync/bindsync/internal/redact"
 )
 
 // DefaultRegionID is the data center used when none is given.
@@ -185,6 +187,10 @@ type Options struct {
 	// does (creates included), because a service answering nothing must not
 	// drive a mass re-create. It is not part of the plan digest.
 	ObservedBefore int
+	// Known, when set, is what Threat Analysis says it can bind: a create or
+	// an accessId change to a key it does not know is not attempted but
+	// reported as awaiting its key (KindAwaitingKey). Nil: not checked.
+	Known *KnownKeys
 }
 
 // Gate defaults.
@@ -234,6 +240,10 @@ const (
 	KindUnmanaged Kind = "unmanaged" // observed, not desired, policy forbids delete
 	KindConflict  Kind = "conflict"  // ambiguous: never touched
 	KindProtected Kind = "protected" // would be deleted but still has data sources
+	// KindAwaitingKey: a create or an accessId change whose key Threat
+	// Analysis does not know yet (not registered in Security Center). Not a
+	// failure: it is applied by the first pass after the key is registered.
+	KindAwaitingKey Kind = "awaiting_key"
 )
 
 // Finding is a reported, untouched binding.
@@ -247,7 +257,7 @@ type Finding struct {
 
 // Counts are the sizes behind the bindings gauge.
 type Counts struct {
-	Desired, Observed, InSync, Drifted, Missing, Unmanaged, Conflict int
+	Desired, Observed, InSync, Drifted, Missing, Unmanaged, Conflict, AwaitingKey int
 }
 
 // Plan is the result of Compute.
@@ -384,7 +394,14 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 			ownID = own[0].BindID
 		}
 		if other := otherHolder(holders[akKey{d.RegionID, d.AccessID}], d.Key, ownID); other != nil {
-			p.conflict(d.Key, &d, own, fmt.Sprintf("the desired accessId is bound to %s", other))
+			p.conflict(d.Key, &d, own, fmt.Sprintf("the desired accessId %s is bound to %s; unbind it there first", redact.AccessID(d.AccessID), other))
+			continue
+		}
+		if opts.Known != nil && (c.obs >= 0 || opts.Policy != UpdateOnly) && !opts.Known.Knows(d.AccessID) {
+			p.Counts.AwaitingKey++
+			dc := d
+			p.Findings = append(p.Findings, Finding{Kind: KindAwaitingKey, Key: d.Key, Desired: &dc, Observed: own,
+				Reason: fmt.Sprintf("waits for AccessKey %s to be registered in Security Center (multi-cloud assets, Threat Analysis module); applied on the first pass after that", redact.AccessID(d.AccessID))})
 			continue
 		}
 		switch {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -407,4 +408,42 @@ func ExampleCompute() {
 	// ~ update hcloud/0123456789 [cn-hangzhou] (bindId 7)
 	//     accountName: "huawei-old" -> "huawei-prod"
 	// Plan (policy update-only): 0 to create, 1 to update, 0 to delete; 0 in sync, 0 reported.
+}
+
+func TestAwaitingKey(t *testing.T) {
+	known := NewKnownKeys()
+	known.Add(KnownKey{AccessID: "AK1", AccessIDMd5: MD5Hex("AK1"), Bound: true})
+	// A masked listing: only the MD5 identifies it.
+	known.Add(KnownKey{AccessID: "AK****05", AccessIDMd5: MD5Hex("AK5")})
+	d := Desired{Bindings: []Binding{
+		{Key: Key{Scope: home, CloudCode: "hcloud", AccountID: "1"}, AccountName: "a", AccessID: "AK2"}, // rotation to an unknown key
+		{Key: Key{Scope: home, CloudCode: "hcloud", AccountID: "3"}, AccountName: "c", AccessID: "AK3"}, // create, unknown key
+		{Key: Key{Scope: home, CloudCode: "hcloud", AccountID: "4"}, AccountName: "renamed", AccessID: "AK4"},
+		{Key: Key{Scope: home, CloudCode: "hcloud", AccountID: "5"}, AccountName: "e", AccessID: "AK5"}, // create, key known by MD5
+	}}
+	observed := []Binding{obs(10, "hcloud", "1", "a", "AK1"), obs(11, "hcloud", "4", "d", "AK4")}
+	p := Compute(d, observed, Options{Policy: Upsert, Known: known})
+	changes, findings := summary(p)
+	if diff := cmp.Diff([]opKey{{OpUpdate, "4"}, {OpCreate, "5"}}, changes); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"awaiting_key:1", "awaiting_key:3"}, findings); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	if p.Counts.AwaitingKey != 2 || !strings.Contains(p.Text(), "waits for AccessKey") || strings.Contains(p.Text(), "AK2\"") {
+		t.Errorf("counts %+v\n%s", p.Counts, p.Text())
+	}
+	// Under update-only a create is not going to happen: missing, not awaiting.
+	p = Compute(d, observed, Options{Policy: UpdateOnly, Known: known})
+	if _, f := summary(p); !slices.Contains(f, "missing:3") || slices.Contains(f, "awaiting_key:3") {
+		t.Errorf("update-only findings %v", f)
+	}
+	// Without a key list nothing is held back.
+	p = Compute(d, observed, Options{Policy: Upsert})
+	if p.Counts.AwaitingKey != 0 || len(p.Changes) != 4 {
+		t.Errorf("no key list: %+v", p.Counts)
+	}
+	if unused := known.Unused([]string{"AK1"}); len(unused) != 1 || unused[0].AccessIDMd5 != MD5Hex("AK5") {
+		t.Errorf("unused %+v", unused)
+	}
 }

@@ -31,8 +31,12 @@ func (p Plan) Text() string {
 	for _, f := range p.Findings {
 		fmt.Fprintf(&b, "! %s %s: %s\n", f.Kind, f.Key, f.Reason)
 	}
-	fmt.Fprintf(&b, "Plan (policy %s): %d to create, %d to update, %d to delete; %d in sync, %d reported.\n",
+	fmt.Fprintf(&b, "Plan (policy %s): %d to create, %d to update, %d to delete; %d in sync, %d reported",
 		p.Policy, p.Count(OpCreate), p.Count(OpUpdate), p.Count(OpDelete), p.Counts.InSync, len(p.Findings))
+	if p.Counts.AwaitingKey > 0 {
+		fmt.Fprintf(&b, ", %d awaiting their AccessKey", p.Counts.AwaitingKey)
+	}
+	b.WriteString(".\n")
 	if p.Blocked {
 		fmt.Fprintf(&b, "BLOCKED by the safety gate: %s. Nothing will be applied; re-run with --force after review.\n", p.BlockReason)
 	} else if p.BlockReason != "" {
@@ -101,6 +105,7 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 			"create": p.Count(OpCreate), "update": p.Count(OpUpdate), "delete": p.Count(OpDelete),
 			"inSync": p.Counts.InSync, "desired": p.Counts.Desired, "observed": p.Counts.Observed,
 			"missing": p.Counts.Missing, "unmanaged": p.Counts.Unmanaged, "conflict": p.Counts.Conflict,
+			"awaitingKey": p.Counts.AwaitingKey,
 		},
 		Blocked:     p.Blocked,
 		BlockReason: p.BlockReason,

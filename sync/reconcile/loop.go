@@ -18,6 +18,10 @@ type Schedule struct {
 	// failure in a row, up to Resync, so an outage is probed quickly at first
 	// and gently later.
 	RetryBase time.Duration
+	// KeyRecheck is the interval between passes while a binding awaits its
+	// AccessKey (a rotation under way): the key list is read again this
+	// often, so the switch follows the registration quickly. Default 30s.
+	KeyRecheck time.Duration
 }
 
 // DesiredSource hands out the newest desired state; *desired.Latest is one.
@@ -42,9 +46,13 @@ func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan str
 	if s.RetryBase <= 0 {
 		s.RetryBase = 5 * time.Second
 	}
+	if s.KeyRecheck <= 0 {
+		s.KeyRecheck = 30 * time.Second
+	}
 	failures := 0
 	for {
-		if _, err := r.RunOnce(ctx, src.Desired()); err != nil && ctx.Err() == nil {
+		res, err := r.RunOnce(ctx, src.Desired())
+		if err != nil && ctx.Err() == nil {
 			failures++
 		} else {
 			failures = 0
@@ -52,7 +60,11 @@ func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan str
 		if ctx.Err() != nil {
 			return nil
 		}
-		timer := time.NewTimer(nextDelay(s, failures, rand.Float64()))
+		delay := nextDelay(s, failures, rand.Float64())
+		if res.Plan.Counts.AwaitingKey > 0 {
+			delay = min(delay, s.KeyRecheck)
+		}
+		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done(): // shutdown
 			timer.Stop()

@@ -22,6 +22,7 @@ type API interface {
 	BindAccount(ctx context.Context, req cloudsiem.BindAccountRequest) (requestID string, err error)
 	ModifyBindAccount(ctx context.Context, req cloudsiem.ModifyBindAccountRequest) (requestID string, err error)
 	DeleteBindAccount(ctx context.Context, req cloudsiem.DeleteBindAccountRequest) (requestID string, err error)
+	ListAccountAccessID(ctx context.Context, req cloudsiem.ListAccountAccessIDRequest) ([]cloudsiem.KnownAccessKey, error)
 }
 
 var _ API = (*cloudsiem.Client)(nil)
@@ -43,6 +44,9 @@ type Config struct {
 	RegionIDParam string
 	// AfterPass, if set, is called after every pass (demo output, tests).
 	AfterPass func(Result, error)
+	// SkipKeyCheck plans without listing the AccessKeys Threat Analysis
+	// knows: creates and accessId changes are attempted whatever the key.
+	SkipKeyCheck bool
 }
 
 // Reconciler runs passes. A Reconciler is not safe for concurrent RunOnce
@@ -55,7 +59,9 @@ type Reconciler struct {
 	workers  int
 	dryRun   bool
 	regionID string
-	backoffs *backoffs
+	// checkKeys: list the known AccessKeys each pass (see KnownKeys).
+	checkKeys bool
+	backoffs  *backoffs
 	failed   int // consecutive failed passes
 	// trusted is how many bindings the last list that was not collapsed
 	// showed: the baseline of the collapse gate (plan.Options.ObservedBefore).
@@ -99,6 +105,7 @@ func New(cfg Config) *Reconciler {
 		workers:   cfg.Concurrency,
 		dryRun:    cfg.DryRun,
 		regionID:  cfg.RegionIDParam,
+		checkKeys: !cfg.SkipKeyCheck,
 		backoffs:  newBackoffs(cfg.Backoff),
 		afterPass: cfg.AfterPass,
 	}
@@ -185,6 +192,29 @@ func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Bindin
 	return out, nil
 }
 
+// KnownKeys lists, once per managed view and cloud code, the AccessKeys
+// Threat Analysis knows (ListAccountAccessId). A failure is not fatal: the
+// pass plans without the check, as before it existed, and says so.
+func (r *Reconciler) KnownKeys(ctx context.Context, d plan.Desired) *plan.KnownKeys {
+	known := plan.NewKnownKeys()
+	for _, scope := range d.ManagedScopes() {
+		for _, code := range cloudsiem.CloudCodes {
+			keys, err := r.api.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: r.view(scope), CloudCode: code})
+			if err != nil {
+				if ctx.Err() == nil {
+					r.log.Warn("cannot list the AccessKeys Threat Analysis knows; planning without checking them (grant yundun-sas:ListAccountAccessId)",
+						"cloud_code", code, "scope", scope.String(), "err", err)
+				}
+				return nil
+			}
+			for _, k := range keys {
+				known.Add(plan.KnownKey{AccessID: k.AccessID, AccessIDMd5: k.AccessIDMd5, AccountID: k.AccountID, CloudCode: code, Bound: k.Bound == 1})
+			}
+		}
+	}
+	return known
+}
+
 // Plan lists and plans without applying anything.
 func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error) {
 	return r.planWith(ctx, d, r.opts)
@@ -194,6 +224,9 @@ func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Opt
 	observed, err := r.Observe(ctx, d)
 	if err != nil {
 		return plan.Plan{}, err
+	}
+	if r.checkKeys {
+		opts.Known = r.KnownKeys(ctx, d)
 	}
 	return plan.Compute(d, observed, opts), nil
 }
@@ -255,12 +288,16 @@ func (r *Reconciler) execute(ctx context.Context, p plan.Plan, digest string) (R
 		return res, nil
 	}
 	for _, f := range p.Findings {
-		// Conflicts and protected bindings need a person; missing and
-		// unmanaged ones are the policy at work, counted in the summary
-		// line, and would repeat every pass.
+		// Conflicts and protected bindings need a person; a binding
+		// awaiting its key is a rotation under way (said once a pass, at
+		// info); missing and unmanaged ones are the policy at work, counted
+		// in the summary line, and would repeat every pass.
 		level := slog.LevelDebug
-		if f.Kind == plan.KindConflict || f.Kind == plan.KindProtected {
+		switch f.Kind {
+		case plan.KindConflict, plan.KindProtected:
 			level = slog.LevelWarn
+		case plan.KindAwaitingKey:
+			level = slog.LevelInfo
 		}
 		r.log.Log(ctx, level, "not changed", "kind", f.Kind, "binding", f.Key.String(), "reason", f.Reason)
 	}
@@ -421,7 +458,7 @@ func (r *Reconciler) record(res Result, err error) {
 	if res.Plan.Policy != "" { // the plan was made: the gauges describe it
 		c := res.Plan.Counts
 		for state, n := range map[string]int{"desired": c.Desired, "observed": c.Observed, "in_sync": c.InSync,
-			"drifted": c.Drifted, "missing": c.Missing, "unmanaged": c.Unmanaged, "conflict": c.Conflict} {
+			"drifted": c.Drifted, "missing": c.Missing, "unmanaged": c.Unmanaged, "conflict": c.Conflict, "awaiting_key": c.AwaitingKey} {
 			m.Bindings.WithLabelValues(state).Set(float64(n))
 		}
 		for _, op := range plan.Ops {
@@ -435,7 +472,7 @@ func (r *Reconciler) record(res Result, err error) {
 
 	attrs := []any{"result", result, "duration", res.Duration.Round(time.Millisecond),
 		"create", res.Count(plan.OpCreate, Applied), "update", res.Count(plan.OpUpdate, Applied), "delete", res.Count(plan.OpDelete, Applied),
-		"failed", len(res.Failures()), "in_sync", res.Plan.Counts.InSync, "reported", len(res.Plan.Findings)}
+		"failed", len(res.Failures()), "in_sync", res.Plan.Counts.InSync, "reported", len(res.Plan.Findings), "awaiting_key", res.Plan.Counts.AwaitingKey}
 	if r.dryRun {
 		attrs = append(attrs, "dry_run", true, "would_apply", len(res.Plan.Changes))
 	}

@@ -223,9 +223,10 @@ func TestDeploymentProperties(t *testing.T) {
 
 func TestRAMPolicies(t *testing.T) {
 	for file, want := range map[string][]string{
-		"ram-policy-plan.json": {"yundun-sas:ListBindAccount"},
-		"ram-policy.json":      {"yundun-sas:ListBindAccount", "yundun-sas:ModifyBindAccount"},
-		"ram-policy-sync.json": {"yundun-sas:ListBindAccount", "yundun-sas:ModifyBindAccount", "yundun-sas:BindAccount", "yundun-sas:DeleteBindAccount"},
+		// Every policy lists the known AccessKeys: plan shows "awaiting key".
+		"ram-policy-plan.json": {"yundun-sas:ListBindAccount", "yundun-sas:ListAccountAccessId"},
+		"ram-policy.json":      {"yundun-sas:ListBindAccount", "yundun-sas:ListAccountAccessId", "yundun-sas:ModifyBindAccount"},
+		"ram-policy-sync.json": {"yundun-sas:ListBindAccount", "yundun-sas:ListAccountAccessId", "yundun-sas:ModifyBindAccount", "yundun-sas:BindAccount", "yundun-sas:DeleteBindAccount"},
 	} {
 		var p struct {
 			Version   string

@@ -43,16 +43,19 @@ def row(title, y):
 red_if = lambda v: [{"color": "green", "value": None}, {"color": "red", "value": v}]
 
 row("Health", 0)
-stat("Age of the last successful pass", f'time() - max(bindsync_last_reconcile_success_timestamp_seconds{{{SEL}}})', 0, 1, unit="s",
+stat("Age of the last successful pass (stalest instance)", f'time() - min(bindsync_last_reconcile_success_timestamp_seconds{{{SEL}}})', 0, 1, unit="s",
      thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 600}, {"color": "red", "value": 900}],
-     desc="Advances on every successful pass, no-op passes included. Alert BindsyncReconcileStale at 15m.")
+     desc="The instance whose last success is oldest: one stuck instance is not hidden by a healthy one. Advances on every successful pass, no-op passes included. Alert BindsyncReconcileStale at 15m.")
 stat("Failed passes in a row", f'max(bindsync_consecutive_failed_reconciles{{{SEL}}})', 4, 1, thresholds=red_if(3))
 stat("Safety gate", f'max(bindsync_safety_gate_blocked{{{SEL}}})', 8, 1,
      mappings=[{"type": "value", "options": {"0": {"text": "open", "color": "green"}, "1": {"text": "BLOCKED", "color": "red"}}}], thresholds=red_if(1))
 stat("Desired-state file", f'min(bindsync_desired_state_last_reload_successful{{{SEL}}})', 12, 1,
      mappings=[{"type": "value", "options": {"1": {"text": "loaded", "color": "green"}, "0": {"text": "REJECTED", "color": "red"}}}],
      thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
-stat("Bindings in backoff", f'sum(bindsync_bindings_in_backoff{{{SEL}}})', 16, 1, thresholds=red_if(1))
+stat("Bindings in backoff", f'sum(bindsync_bindings_in_backoff{{{SEL}}})', 16, 1, w=2, thresholds=red_if(1))
+stat("Awaiting their AccessKey", f'sum(bindsync_bindings{{{SEL}, state="awaiting_key"}})', 18, 1, w=2,
+     thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+     desc="Binding changes held back until Threat Analysis knows the AccessKey the file asks for (a rotation under way: register the key in Security Center). Alert BindsyncAwaitingKey after 24h.")
 panels.append({
     "id": nid(), "type": "table", "title": "Mode and build", "datasource": DS, "gridPos": {"x": 20, "y": 1, "w": 4, "h": 4},
     "targets": [target(f'bindsync_mode_info{{{SEL}}}', ref="A", instant=True), target(f'bindsync_build_info{{{SEL}}}', ref="B", instant=True)],
@@ -64,8 +67,10 @@ series("Changes applied per second, by operation and result",
        [(f'sum by (op, result) (rate(bindsync_changes_applied_total{{{SEL}}}[$__rate_interval]))', "{{op}} {{result}}")], 0, 6, unit="ops")
 series("Reconcile passes per minute, by result",
        [(f'sum by (result) (increase(bindsync_reconcile_runs_total{{{SEL}}}[5m])) / 5', "{{result}}")], 12, 6, unit="short")
-series("Pending changes, by operation", [(f'sum by (op) (bindsync_pending_changes{{{SEL}}})', "{{op}}")], 0, 14, stack=True)
-series("Bindings by state", [(f'sum by (state) (bindsync_bindings{{{SEL}}})', "{{state}}")], 12, 14)
+series("Pending changes, by operation", [(f'sum by (op) (bindsync_pending_changes{{{SEL}}})', "{{op}}")], 0, 14, w=8, stack=True)
+series("Bindings by state", [(f'sum by (state) (bindsync_bindings{{{SEL}, state!~"desired|observed"}})', "{{state}}")], 8, 14, w=8, stack=True,
+       desc="The states of the desired and observed bindings; the totals are in the panel beside.")
+series("Bindings: desired and observed totals", [(f'sum by (state) (bindsync_bindings{{{SEL}, state=~"desired|observed"}})', "{{state}}")], 16, 14, w=8)
 
 row("API", 22)
 series("API attempts per second, by result class",

@@ -50,6 +50,7 @@ func adminCall(t *testing.T, method, url string, header map[string]string) (int,
 // and a guessed hash are refused on the real binary; a tool's POST (no
 // Origin) works; /-/reload answers the outcome of the load.
 func TestAdminPortRefusesBrowsers(t *testing.T) {
+	t.Parallel()
 	emu, url, path := blockedWorld(t)
 	p := startBinary(t, nil, "run", "-f", path, "--endpoint", url, "--policy", "sync",
 		"--listen-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0", "--log-format", "json")
@@ -118,6 +119,7 @@ func portOf(addr string) string {
 // TestWebConfigFile: basic auth and TLS through the exporter-toolkit web
 // configuration file, on both listeners of the real binary.
 func TestWebConfigFile(t *testing.T) {
+	t.Parallel()
 	_, url, path := blockedWorld(t)
 	dir := t.TempDir()
 	certFile, keyFile := selfSigned(t, dir)
@@ -201,6 +203,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // on the real binary; the next pass plans from B and no request ever carries
 // A's values (the emulator's request log is the witness).
 func TestNewestFileWins(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{Faults: emulator.Faults{Latency: 300 * time.Millisecond}})
 	version := func(name string) string {
 		var lines []string

@@ -146,6 +146,7 @@ func (p *process) wait(t testing.TB, timeout time.Duration) int {
 }
 
 func TestSIGTERMDuringApplyExitsCleanly(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{Faults: emulator.Faults{Latency: 400 * time.Millisecond}})
 	var lines []string
 	for i := range 20 {
@@ -190,6 +191,7 @@ func TestSIGTERMDuringApplyExitsCleanly(t *testing.T) {
 // emulator whether its answers carry the documented success envelope and
 // omit an empty Data, or not.
 func TestConvergesInEveryAnswerShape(t *testing.T) {
+	t.Parallel()
 	for _, answers := range []emulator.Answers{{}, {Envelope: true, OmitEmptyData: true}} {
 		t.Run(fmt.Sprintf("envelope=%t", answers.Envelope), func(t *testing.T) {
 			emu, url := startRegistryEmulator(t, emulator.Config{Answers: answers})

@@ -42,6 +42,7 @@ type hooks struct {
 	listening func(metrics, admin string)
 	pass      func(reconcile.Result, error)
 	creds     cloudsiem.CredentialSource // overrides the credentials chain (demo)
+	rejected  func(error)                // a reload was rejected (demo)
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {

@@ -101,7 +101,6 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-
 // cmdApply runs one pass, or applies a saved plan if it is still current.
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := newFlagSet("apply", stderr)

@@ -129,6 +129,9 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 			if err != nil {
 				e.m.ReloadFailed()
 				log.Error("desired state rejected; the last good state stays in force", "component", "watch", "err", err)
+				if h.rejected != nil {
+					h.rejected(err)
+				}
 				return
 			}
 			e.m.ReloadSucceeded(unixNow())

@@ -31,21 +31,23 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	var d daemonFlags
 	d.register(fs, false)
 	var dir string
-	fs.StringVar(&dir, "dir", "bindsync-demo", "working directory for the demo's desired-state file")
-	// Defaults that suit a demo on a laptop: loopback, quick drift repair.
-	_ = fs.Set("listen-address", "127.0.0.1:9810")
+	fs.StringVar(&dir, "dir", "", "directory for the demo's desired-state file (default: a new temporary directory); a file already there is never overwritten")
+	// Defaults that suit a demo on a laptop: free loopback ports (a second
+	// demo, or one beside a running daemon, never fails on a taken port),
+	// quick drift repair, and only the demo's own narrative on the terminal.
+	_ = fs.Set("listen-address", "127.0.0.1:0")
+	_ = fs.Set("admin-address", "127.0.0.1:0")
 	_ = fs.Set("resync-interval", "30s")
 	_ = fs.Set("backoff-base", "5s")
+	_ = fs.Set("log-level", "warn")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	file, err := demoFile(dir)
+	if err != nil {
 		return err
 	}
-	d.file = filepath.Join(dir, "desired-state.yaml")
-	if err := os.WriteFile(d.file, bindsync.ExampleDesiredState(), 0o644); err != nil {
-		return err
-	}
+	d.file = file
 	if err := d.validate(); err != nil {
 		return err
 	}
@@ -90,6 +92,13 @@ The emulator starts out drifted from the file:
 			listening(metricsAddr, admin)
 		}
 	}
+	h.rejected = func(err error) {
+		// Readable lines, not one log line with escaped newlines.
+		fmt.Fprintf(stdout, "%s edit rejected; the last good state stays in force:\n", time.Now().Format("15:04:05"))
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stdout, "    %s\n", line)
+		}
+	}
 	userPass := h.pass
 	h.pass = func(res reconcile.Result, err error) {
 		printPass(stdout, res, err)
@@ -100,10 +109,15 @@ Try next:
   - edit %s (say, an accountName) and save: bindsync applies it within a second
   - change a binding behind bindsync's back; the next resync (%s) repairs it:
       curl -X POST %s/_emulator/seed -d '[{"RegionID":"cn-hangzhou","CloudCode":"qcloud","AccountId":"100012345678","AccountName":"renamed-by-hand","AccessId":"AKIDEXAMPLE0000002","BindId":1002}]'
+  - rotate a key: set huawei-prod's accessId to HPUAEXAMPLE0000009 in the file; bindsync waits
+    ("awaiting key") until the key is registered in Security Center, which here is:
+      curl -X POST %s/_emulator/keys -d '[{"regionId":"cn-hangzhou","cloudCode":"hcloud","accessId":"HPUAEXAMPLE0000009","accountId":"0123456789"}]'
   - curl -s %s | grep ^bindsync_
-  - re-run with --policy upsert (creates) or --policy sync (also deletes), or --dry-run
-Ctrl-C stops the demo.
-`, d.file, d.resync, d.endpoint, metricsURL)
+`, d.file, d.resync, d.endpoint, d.endpoint, metricsURL)
+			if missing := countKind(res.Plan, plan.KindMissing); missing > 0 {
+				fmt.Fprintf(stdout, "  - %d binding(s) of the file are not bound: re-run with --policy upsert to create them (or --policy sync to also delete what the file does not list)\n", missing)
+			}
+			fmt.Fprintln(stdout, "Ctrl-C stops the demo.")
 		}
 		if userPass != nil {
 			userPass(res, err)
@@ -116,6 +130,33 @@ Ctrl-C stops the demo.
 	}
 	fmt.Fprintln(stdout, "demo stopped.")
 	return err
+}
+
+// demoFile writes the example desired state for the demo: into a new
+// temporary directory, or into dir (created if needed) when no
+// desired-state.yaml is there yet. It never overwrites a file.
+func demoFile(dir string) (string, error) {
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "bindsync-demo-"); err != nil {
+			return "", err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "desired-state.yaml")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("%s exists and the demo never overwrites a file: remove it, or give another --dir (or none, for a new temporary directory)", path)
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(bindsync.ExampleDesiredState()); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }
 
 type demoWorld struct {
@@ -151,6 +192,16 @@ func demoDrift(st *desired.State) demoWorld {
 	return w
 }
 
+func countKind(p plan.Plan, k plan.Kind) int {
+	n := 0
+	for _, f := range p.Findings {
+		if f.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
 func printPass(w io.Writer, res reconcile.Result, err error) {
 	for _, c := range res.Changes {
 		line := fmt.Sprintf("  %s %s: %s", c.Change.Op, c.Change.Key, c.Outcome)
@@ -167,5 +218,10 @@ func printPass(w io.Writer, res reconcile.Result, err error) {
 	default:
 		fmt.Fprintf(w, "%s pass ok: %d changed, %d in sync, %d reported\n", time.Now().Format("15:04:05"),
 			len(res.Changes), res.Plan.Counts.InSync, len(res.Plan.Findings))
+		for _, f := range res.Plan.Findings {
+			if f.Kind == plan.KindAwaitingKey {
+				fmt.Fprintf(w, "  awaiting key %s: %s\n", f.Key, f.Reason)
+			}
+		}
 	}
 }

@@ -268,7 +268,7 @@ func TestSystemdUnit(t *testing.T) {
 }
 
 // TestEveryAlertHasARunbook: each rule has a summary, a description and a
-// runbook_url whose README section exists.
+// runbook_url whose section in docs/alerts.md exists.
 func TestEveryAlertHasARunbook(t *testing.T) {
 	var rules struct {
 		Groups []struct {
@@ -281,7 +281,7 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 	if err := yaml.Unmarshal(mustRead(t, filepath.Join(deployDir, "prometheus/alerts.yaml")), &rules); err != nil {
 		t.Fatal(err)
 	}
-	readme := string(mustRead(t, "../../README.md"))
+	runbooks := string(mustRead(t, "../../docs/alerts.md"))
 	tests := string(mustRead(t, filepath.Join(deployDir, "prometheus/alerts_test.yaml")))
 	n := 0
 	for _, g := range rules.Groups {
@@ -291,11 +291,11 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 			if a["summary"] == "" || a["description"] == "" {
 				t.Errorf("%s: summary or description missing", r.Alert)
 			}
-			if want := "https://github.com/bindsync/bindsync#runbook-" + strings.ToLower(r.Alert); a["runbook_url"] != want {
+			if want := "https://github.com/bindsync/bindsync/blob/main/docs/alerts.md#" + strings.ToLower(r.Alert); a["runbook_url"] != want {
 				t.Errorf("%s: runbook_url %q, want %q", r.Alert, a["runbook_url"], want)
 			}
-			if !strings.Contains(readme, "#### Runbook: "+r.Alert+"\n") {
-				t.Errorf("%s: no README section '#### Runbook: %s'", r.Alert, r.Alert)
+			if !strings.Contains(runbooks, "\n### "+r.Alert+"\n") {
+				t.Errorf("%s: no runbook section '### %s' in docs/alerts.md", r.Alert, r.Alert)
 			}
 			if !strings.Contains(tests, "alertname: "+r.Alert+"\n") {
 				t.Errorf("%s: no promtool test case", r.Alert)

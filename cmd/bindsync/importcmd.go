@@ -74,6 +74,12 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		bound = append(bound, got...)
 	}
+	if len(bound) == 0 {
+		fmt.Fprintf(stderr, "bindsync import: no binding found in data center %s%s at %s (cloud codes %s). "+
+			"If you expected some: check --region-id and the view flags; the pairing of the data center with its endpoint "+
+			"and RegionId is inferred, not documented (see --endpoint and --region-id-param).\n",
+			regionID, viewText(roleFor, roleType), e.client.Endpoint(), strings.Join(cloudCodes, ","))
+	}
 	header := fmt.Sprintf("Imported by bindsync %s on %s from data center %s (%s)%s, cloud codes %s.\nReview before committing: this file is now the desired state.",
 		version, time.Now().UTC().Format(time.RFC3339), regionID, e.client.Endpoint(), viewText(roleFor, roleType), strings.Join(cloudCodes, ","))
 	footer := unusedKeysComment(ctx, e, view, cloudCodes, bound)

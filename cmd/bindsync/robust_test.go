@@ -100,6 +100,7 @@ func countOutcome(emu *emulator.Emulator, outcome string) int {
 }
 
 func TestStormsConvergeWithoutWrongChanges(t *testing.T) {
+	longTest(t)
 	emu, url := startEmulator(t, emulator.Config{
 		QuotaPerSecond: 10, // half of --qps below
 		Seed:           11,
@@ -153,6 +154,7 @@ func TestStormsConvergeWithoutWrongChanges(t *testing.T) {
 }
 
 func TestKillMinus9MidApplyThenRestart(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{Faults: emulator.Faults{Latency: 300 * time.Millisecond}})
 	want := world{}
 	for i := range 20 {
@@ -203,6 +205,7 @@ func passesFailed(p *process) int {
 }
 
 func TestAuthFailuresRecover(t *testing.T) {
+	longTest(t)
 	tests := []struct {
 		name    string
 		env     []string
@@ -270,6 +273,7 @@ func TestAuthFailuresRecover(t *testing.T) {
 }
 
 func TestHostileDesiredStateFiles(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{})
 	emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"), seed("hcloud", "2", "old", "HPUA0000000002"))
 	dir := t.TempDir()
@@ -378,6 +382,7 @@ func TestHostileDesiredStateFiles(t *testing.T) {
 // (nothing blocks on opening it), and a file with an empty value sends
 // nothing, not even under upsert.
 func TestCommandsRefuseWhatIsNotAFile(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{})
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "desired.yaml")
@@ -425,6 +430,7 @@ func TestCommandsRefuseWhatIsNotAFile(t *testing.T) {
 // daemon under upsert sends no BindAccount pass after pass, says why, and
 // lifts the block by itself when the list comes back.
 func TestCollapsedListOnTheRealBinary(t *testing.T) {
+	t.Parallel()
 	emu, url := startEmulator(t, emulator.Config{})
 	var lines []string
 	for i := range 12 {

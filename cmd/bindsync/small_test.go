@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -101,15 +102,64 @@ func TestDemoConverges(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Count(out.String(), "update hcloud/0123456789 [cn-hangzhou]: applied") != 1 {
+		t.Errorf("a change is printed more than once:\n%s", out)
+	}
 	// The demo's working file is live: edit it and the demo converges again.
 	path := filepath.Join(dir, "desired-state.yaml")
-	data := strings.Replace(string(mustRead(t, path)), "accountName: tencent-logs", "accountName: tencent-logs-renamed", 1)
-	writeFile(t, path, data)
+	good := string(mustRead(t, path))
+	writeFile(t, path, strings.Replace(good, "accountName: tencent-logs", `accountName: ""`, 1))
+	eventually(t, "the bad edit shown as readable lines", func() bool {
+		return strings.Contains(out.String(), "edit rejected; the last good state stays in force:\n    "+path+":")
+	})
+	writeFile(t, path, strings.Replace(good, "accountName: tencent-logs", "accountName: tencent-logs-renamed", 1))
 	eventually(t, "the edit applied", func() bool {
 		return strings.Contains(out.String(), "update qcloud/100012345678 [cn-hangzhou]: applied")
 	})
+	// A second demo beside the first: its own free ports; into the same
+	// directory it refuses to overwrite the file.
+	var second strings.Builder
+	if code := run(t.Context(), []string{"bindsync", "demo", "--dir", dir}, func(string) string { return "" }, &second, &second); code != 1 || !strings.Contains(second.String(), "never overwrites") {
+		t.Errorf("a demo into a directory with a file: exit %d\n%s", code, second.String())
+	}
+	if got := string(mustRead(t, path)); !strings.Contains(got, "tencent-logs-renamed") {
+		t.Error("the second demo overwrote the first demo's file")
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("demo exit %d", code)
+	}
+}
+
+// TestTwoDemosSideBySide: with default flags, two demos run at once (free
+// ports, fresh directories) and each prints where its file is.
+func TestTwoDemosSideBySide(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outs := []*syncBuffer{{}, {}}
+	done := make(chan int, 2)
+	for _, out := range outs {
+		go func() {
+			done <- run(ctx, []string{"bindsync", "demo"}, func(string) string { return "" }, out, io.Discard)
+		}()
+	}
+	files := map[string]bool{}
+	for _, out := range outs {
+		eventually(t, "a demo converges", func() bool { return strings.Contains(out.String(), "converged with the file.") })
+		m := regexp.MustCompile(`desired-state file\s+(\S+)`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no file in:\n%s", out)
+		}
+		files[m[1]] = true
+		defer os.RemoveAll(filepath.Dir(m[1]))
+	}
+	if len(files) != 2 {
+		t.Errorf("the two demos share a file: %v", files)
+	}
+	cancel()
+	for range outs {
+		if code := <-done; code != 0 {
+			t.Errorf("demo exit %d", code)
+		}
 	}
 }

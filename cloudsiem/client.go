@@ -264,6 +264,7 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 	body := []byte(form.Encode())
 	start := c.now()
 	var last *APIError
+	throttled := 0
 	for attempt := 1; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
@@ -310,7 +311,13 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 		if action == ActionBindAccount && errors.Is(aerr.Err, ErrOutcomeUnknown) {
 			return aerr
 		}
-		if !aerr.Class.Retryable() || attempt >= c.retry.MaxAttempts {
+		if aerr.Class == ClassThrottled {
+			// A throttled attempt was refused before it did anything, and
+			// the limiter slows down on it: it does not use up one of the
+			// call's attempts (MaxElapsed still bounds the call).
+			throttled++
+		}
+		if !aerr.Class.Retryable() || attempt-throttled >= c.retry.MaxAttempts {
 			return aerr
 		}
 		delay := c.retry.Backoff(attempt, aerr.RetryAfter, rand.Float64())

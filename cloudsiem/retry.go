@@ -4,7 +4,7 @@ import "time"
 
 // RetryPolicy bounds the retries inside one call.
 type RetryPolicy struct {
-	MaxAttempts int           // attempts in all, the first included
+	MaxAttempts int           // attempts in all, the first included; throttled ones do not count
 	BaseDelay   time.Duration // backoff before the second attempt, doubled each time
 	MaxDelay    time.Duration // cap of one backoff (and of an honoured x-acs-retry-after)
 	MaxElapsed  time.Duration // give up rather than wait past this since the call began

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -173,6 +174,7 @@ type common struct {
 	endpoint      string
 	regionIDParam string
 	qps           float64
+	qpsMax        float64
 	burst         int
 	concurrency   int
 	policy        string
@@ -195,9 +197,10 @@ func (c *common) register(fs *flag.FlagSet, withFile bool) {
 	}
 	fs.StringVar(&c.endpoint, "endpoint", "", "API endpoint URL; default from the file's regionId (https only, http for loopback)")
 	fs.StringVar(&c.regionIDParam, "region-id-param", "", "RegionId value to send instead of the file's regionId (the data-center pairing is inferred; see README)")
-	fs.Float64Var(&c.qps, "qps", 5, "API requests per second, all operations and retries together (adapts down on throttling)")
-	fs.IntVar(&c.burst, "burst", 5, "rate limiter burst")
-	fs.IntVar(&c.concurrency, "concurrency", 4, "changes in flight at once")
+	fs.Float64Var(&c.qps, "qps", 0, "the API quota in requests per second, when known: the rate never exceeds it (0: find it, from 5 up to --qps-max)")
+	fs.Float64Var(&c.qpsMax, "qps-max", reconcile.DefaultQPSMax, "the highest rate the limiter may find (other tools of the account share the quota)")
+	fs.IntVar(&c.burst, "burst", reconcile.DefaultBurst, "rate limiter burst")
+	fs.IntVar(&c.concurrency, "concurrency", 0, "changes in flight at most (0: as many as the rate and the API's latency need, up to 64)")
 	fs.StringVar(&c.policy, "policy", string(plan.UpdateOnly), "update-only | upsert | sync")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "list and plan for real, but send no mutating request")
 	fs.Float64Var(&c.maxRatio, "max-change-ratio", plan.DefaultMaxChangeRatio, "safety gate: share of observed bindings a plan may update or delete (gate applies from 10 observed)")
@@ -219,11 +222,11 @@ func (c *common) validate() error {
 	if _, err := plan.ParsePolicy(c.policy); err != nil {
 		errs = append(errs, err)
 	}
-	if c.qps <= 0 {
-		errs = append(errs, errors.New("--qps must be positive"))
+	if !(c.qps >= 0) || !(c.qpsMax > 0) || math.IsInf(c.qps, 0) || math.IsInf(c.qpsMax, 0) {
+		errs = append(errs, errors.New("--qps must be 0 (find the quota) or positive, --qps-max positive"))
 	}
-	if c.burst < 1 || c.concurrency < 1 || c.retryAttempts < 1 {
-		errs = append(errs, errors.New("--burst, --concurrency and --retry-attempts must be at least 1"))
+	if c.burst < 1 || c.concurrency < 0 || c.retryAttempts < 1 {
+		errs = append(errs, errors.New("--burst and --retry-attempts must be at least 1, --concurrency 0 (automatic) or more"))
 	}
 	if !(c.maxRatio > 0 && c.maxRatio <= 1) { // NaN and Inf fail too
 		errs = append(errs, fmt.Errorf("--max-change-ratio %v: must be in (0, 1]", c.maxRatio))

@@ -218,7 +218,9 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		wantErr string
 		check   func(d daemonFlags) bool
 	}{
-		{name: "defaults", args: []string{"-f", "x"}, check: func(d daemonFlags) bool { return d.qps == 5 && d.policy == "update-only" && !d.dryRun }},
+		{name: "defaults", args: []string{"-f", "x"}, check: func(d daemonFlags) bool {
+			return d.qps == 0 && d.qpsMax == 200 && d.concurrency == 0 && d.policy == "update-only" && !d.dryRun
+		}},
 		{name: "environment", args: []string{"-f", "x"}, env: map[string]string{"BINDSYNC_QPS": "2.5", "BINDSYNC_DRY_RUN": "true", "BINDSYNC_POLICY": "sync", "BINDSYNC_RESYNC_INTERVAL": "1m"},
 			check: func(d daemonFlags) bool {
 				return d.qps == 2.5 && d.dryRun && d.policy == "sync" && d.resync == time.Minute
@@ -229,6 +231,11 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		{name: "bad policy", args: []string{"-f", "x", "--policy", "mirror"}, wantErr: "unknown policy"},
 		{name: "missing file", wantErr: "--file is required"},
 		{name: "bad ratio", args: []string{"-f", "x", "--max-change-ratio", "2"}, wantErr: "max-change-ratio"},
+		{name: "NaN ratio", args: []string{"-f", "x", "--max-change-ratio", "NaN"}, wantErr: "max-change-ratio"},
+		{name: "infinite ratio", args: []string{"-f", "x", "--max-change-ratio", "+Inf"}, wantErr: "max-change-ratio"},
+		{name: "zero request timeout", args: []string{"-f", "x", "--request-timeout", "0s"}, wantErr: "--request-timeout"},
+		{name: "shutdown shorter than a call", args: []string{"-f", "x", "--request-timeout", "30s", "--shutdown-timeout", "10s"}, wantErr: "--shutdown-timeout"},
+		{name: "negative qps", args: []string{"-f", "x", "--qps", "-1"}, wantErr: "--qps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

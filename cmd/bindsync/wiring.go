@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
 
@@ -37,9 +38,18 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, creds cloudsiem.C
 		}
 		creds = chain
 	}
-	lim := reconcile.NewAdaptiveLimiter(c.qps, c.burst, reconcile.LimiterHooks{
+	logged := 0.0
+	lim := reconcile.NewAdaptiveLimiter(reconcile.LimiterConfig{QPS: c.qps, Max: c.qpsMax, Burst: c.burst}, reconcile.LimiterHooks{
 		Wait: func(d time.Duration) { m.RateLimitWait.Observe(d.Seconds()) },
-		Rate: func(q float64) { m.RateLimitQPS.Set(q) },
+		Rate: func(q float64) {
+			m.RateLimitQPS.Set(q)
+			// Said when it changes by half or more: the rate found is the
+			// account's quota as bindsync sees it.
+			if logged == 0 || q >= 1.5*logged || q <= logged/1.5 {
+				log.Info("API rate limit adapted", "component", "limiter", "qps", math.Round(q*10)/10, "was", math.Round(logged*10)/10)
+				logged = q
+			}
+		},
 	})
 	httpClient := cloudsiem.NewHTTPClient(c.reqTimeout)
 	client, err := cloudsiem.New(cloudsiem.Config{

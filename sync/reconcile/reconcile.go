@@ -13,6 +13,7 @@ import (
 	"github.com/bindsync/bindsync/internal/redact"
 	"github.com/bindsync/bindsync/metrics"
 	"github.com/bindsync/bindsync/sync/plan"
+	"golang.org/x/sync/errgroup"
 )
 
 // API is the part of the Threat Analysis API the reconciler uses;
@@ -33,8 +34,10 @@ type Config struct {
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
 	Plan    plan.Options
-	// Concurrency bounds the changes in flight; throughput is set by the
-	// limiter, concurrency only has to cover the API's latency.
+	// Concurrency bounds the changes in flight. Zero: DefaultConcurrency,
+	// and then the requests in flight follow the rate and the latency by
+	// themselves (the limiter paces the starts, so rate × latency are in
+	// flight); a positive value pins it.
 	Concurrency int
 	DryRun      bool
 	Backoff     Backoff
@@ -49,6 +52,10 @@ type Config struct {
 	SkipKeyCheck bool
 }
 
+// DefaultConcurrency bounds the changes in flight when Config.Concurrency is
+// zero: enough for 200 requests a second at 300 ms of latency.
+const DefaultConcurrency = 64
+
 // Reconciler runs passes. A Reconciler is not safe for concurrent RunOnce
 // calls; Run never overlaps them.
 type Reconciler struct {
@@ -62,7 +69,7 @@ type Reconciler struct {
 	// checkKeys: list the known AccessKeys each pass (see KnownKeys).
 	checkKeys bool
 	backoffs  *backoffs
-	failed   int // consecutive failed passes
+	failed    int // consecutive failed passes
 	// trusted is how many bindings the last list that was not collapsed
 	// showed: the baseline of the collapse gate (plan.Options.ObservedBefore).
 	trusted int
@@ -113,7 +120,7 @@ func New(cfg Config) *Reconciler {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.workers < 1 {
-		r.workers = 1
+		r.workers = DefaultConcurrency
 	}
 	if r.opts.Policy == "" {
 		r.opts.Policy = plan.UpdateOnly
@@ -175,18 +182,39 @@ func (r Result) Failures() []ChangeResult {
 }
 
 // Observe lists the observed bindings of every managed scope. It makes only
-// list calls, so `bindsync plan` can use it with read-only credentials.
+// list calls, so `bindsync plan` can use it with read-only credentials. The
+// lists go out together (through the limiter): on a slow API the pass does
+// not wait for them one after another.
 func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Binding, error) {
-	var out []plan.Binding
+	type view struct {
+		scope plan.Scope
+		code  string
+	}
+	var views []view
 	for _, scope := range d.ManagedScopes() {
 		for _, code := range cloudsiem.CloudCodes {
-			accounts, err := r.api.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: r.view(scope), CloudCode: code})
+			views = append(views, view{scope, code})
+		}
+	}
+	lists := make([][]cloudsiem.BoundAccount, len(views))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, v := range views {
+		g.Go(func() error {
+			accounts, err := r.api.ListBindAccount(gctx, cloudsiem.ListBindAccountRequest{View: r.view(v.scope), CloudCode: v.code})
 			if err != nil {
-				return nil, fmt.Errorf("list %s bindings in [%s]: %w", code, scope, err)
+				return fmt.Errorf("list %s bindings in [%s]: %w", v.code, v.scope, err)
 			}
-			for _, a := range accounts {
-				out = append(out, fromAPI(scope, a))
-			}
+			lists[i] = accounts
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []plan.Binding
+	for i, accounts := range lists {
+		for _, a := range accounts {
+			out = append(out, fromAPI(views[i].scope, a))
 		}
 	}
 	return out, nil
@@ -220,14 +248,22 @@ func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error
 	return r.planWith(ctx, d, r.opts)
 }
 
+// planWith lists the bindings and, beside them, the known keys.
 func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Options) (plan.Plan, error) {
+	var known *plan.KnownKeys
+	keysDone := make(chan struct{})
+	go func() {
+		defer close(keysDone)
+		if r.checkKeys {
+			known = r.KnownKeys(ctx, d)
+		}
+	}()
 	observed, err := r.Observe(ctx, d)
+	<-keysDone
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	if r.checkKeys {
-		opts.Known = r.KnownKeys(ctx, d)
-	}
+	opts.Known = known
 	return plan.Compute(d, observed, opts), nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/time/rate"
 )
 
 var cred = cloudsiem.Credential{AccessKeyID: "LTAIreconcile", AccessKeySecret: "reconcile-secret"}
@@ -49,7 +50,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.burst == 0 {
 		o.burst = 10
 	}
-	e.lim = NewAdaptiveLimiter(o.qps, o.burst, LimiterHooks{})
+	e.lim = NewAdaptiveLimiter(LimiterConfig{QPS: o.qps, Burst: o.burst}, LimiterHooks{})
 	if o.retries.BaseDelay == 0 {
 		o.retries.BaseDelay = time.Millisecond
 	}
@@ -363,33 +364,101 @@ func TestCancelMidApplyReturnsPromptly(t *testing.T) {
 	})
 }
 
+// TestAdaptiveLimiter drives the limiter against a simulated quota in fake
+// time: it slow-starts, finds the quota, settles just below it, keeps the
+// rate while idle, and with a known quota never exceeds it.
 func TestAdaptiveLimiter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var rates []float64
-		l := NewAdaptiveLimiter(100, 10, LimiterHooks{Rate: func(q float64) { rates = append(rates, q) }})
-		now := time.Now()
-		l.Throttled(now)
-		l.Throttled(now.Add(500 * time.Millisecond)) // within the cooldown: one burst counts once
-		if l.Rate() != 50 {
-			t.Fatalf("after throttling: %v qps, want 50", l.Rate())
+	// simulate runs busy callers against a quota for d and returns the
+	// answers granted and throttled.
+	simulate := func(l *AdaptiveLimiter, quota float64, d time.Duration) (granted, throttled int) {
+		bucket := rate.NewLimiter(rate.Limit(quota), int(quota))
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for l.Wait(ctx) == nil {
+					a := cloudsiem.Attempt{Duration: 30 * time.Millisecond} // the API's latency
+					if !bucket.Allow() {
+						a.Class = cloudsiem.ClassThrottled
+					}
+					time.Sleep(a.Duration)
+					l.Observe(a)
+					mu.Lock()
+					if a.Class == 0 {
+						granted++
+					} else {
+						throttled++
+					}
+					mu.Unlock()
+				}
+			})
 		}
-		l.Throttled(now.Add(1500 * time.Millisecond))
-		if l.Rate() != 25 {
-			t.Fatalf("after a second throttle: %v qps, want 25", l.Rate())
-		}
-		time.Sleep(1500*time.Millisecond + 3*time.Second) // three quiet seconds: +3 × 5
-		_ = l.Wait(context.Background())
-		if l.Rate() != 40 {
-			t.Errorf("after recovery: %v qps, want 40", l.Rate())
-		}
-		time.Sleep(time.Minute)
-		_ = l.Wait(context.Background())
-		if l.Rate() != 100 {
-			t.Errorf("recovered to %v, want the configured 100", l.Rate())
-		}
-		if len(rates) < 4 || rates[0] != 100 {
-			t.Errorf("rate hook saw %v", rates)
-		}
+		wg.Wait()
+		return granted, throttled
+	}
+	t.Run("discovers the quota", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var rates []float64
+			l := NewAdaptiveLimiter(LimiterConfig{}, LimiterHooks{Rate: func(q float64) { rates = append(rates, q) }})
+			if l.Rate() != DefaultQPSStart {
+				t.Fatalf("starts at %v, want %v", l.Rate(), DefaultQPSStart)
+			}
+			granted, throttled := simulate(l, 100, 20*time.Second)
+			// 20 s at a quota of 100: at most 2,100 (the bucket starts full).
+			if granted < 1700 {
+				t.Errorf("%d granted in 20 s at quota 100: the limiter does not use the quota", granted)
+			}
+			if share := float64(throttled) / float64(granted+throttled); share > 0.03 {
+				t.Errorf("%.1f%% throttled, want at most 3%%", 100*share)
+			}
+			// A snapshot: the rate saws between a cut (at least half) and just
+			// above the quota; the granted count above is the average.
+			if r := l.Rate(); r < 45 || r > 115 {
+				t.Errorf("settled at %v, want around the quota of 100", r)
+			}
+			// Idle for a minute: the rate is kept for the next pass.
+			settled := l.Rate()
+			time.Sleep(time.Minute)
+			_ = l.Wait(context.Background())
+			if l.Rate() != settled {
+				t.Errorf("idle changed the rate from %v to %v", settled, l.Rate())
+			}
+			if len(rates) < 5 || rates[0] != DefaultQPSStart {
+				t.Errorf("rate hook saw %v", rates)
+			}
+		})
+	})
+	t.Run("caps the discovered rate", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewAdaptiveLimiter(LimiterConfig{Max: 40}, LimiterHooks{})
+			if _, throttled := simulate(l, 1000, 10*time.Second); throttled != 0 || l.Rate() != 40 {
+				t.Errorf("rate %v, %d throttled; want the cap of 40 and none", l.Rate(), throttled)
+			}
+		})
+	})
+	t.Run("a known quota is never exceeded", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewAdaptiveLimiter(LimiterConfig{QPS: 50}, LimiterHooks{})
+			granted, throttled := simulate(l, 50, 10*time.Second)
+			if throttled != 0 || l.Rate() != 50 || granted < 480 {
+				t.Errorf("rate %v, %d granted, %d throttled; want 50, about 550, none", l.Rate(), granted, throttled)
+			}
+		})
+	})
+	t.Run("a --qps far above the quota settles below the quota", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := NewAdaptiveLimiter(LimiterConfig{QPS: 200}, LimiterHooks{})
+			simulate(l, 20, 10*time.Second) // find it
+			granted, throttled := simulate(l, 20, 20*time.Second)
+			if r := l.Rate(); r > 25 || r < 15 {
+				t.Errorf("settled at %v, want near the quota of 20, not the flag's 200", r)
+			}
+			if share := float64(throttled) / float64(granted+throttled); share > 0.05 || granted < 340 {
+				t.Errorf("%d granted, %.1f%% throttled in 20 s at quota 20", granted, 100*share)
+			}
+		})
 	})
 }
 

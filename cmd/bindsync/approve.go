@@ -20,7 +20,7 @@ import (
 func cmdApprove(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("approve", stderr)
 	var address, hash, tokenFile string
-	fs.StringVar(&address, "address", "127.0.0.1:9811", "the daemon's --admin-address")
+	fs.StringVar(&address, "address", "127.0.0.1:9811", "the daemon's --admin-address: host:port, or a URL (https:// when it serves TLS)")
 	fs.StringVar(&hash, "hash", "", "the hash of the blocked plan to approve (empty: show the plan)")
 	fs.StringVar(&tokenFile, "token-file", "", "file holding the daemon's admin bearer token")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -34,9 +34,13 @@ func cmdApprove(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		token = strings.TrimSpace(string(data))
 	}
+	base, err := adminBase(address)
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	call := func(method, path string) (string, int, error) {
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+address+path, nil)
+		req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
 		if err != nil {
 			return "", 0, err
 		}
@@ -84,4 +88,17 @@ func cmdApprove(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprint(stdout, body)
 	return nil
+}
+
+// adminBase turns --address (host:port or a URL) into the base URL of the
+// admin endpoints.
+func adminBase(address string) (string, error) {
+	if !strings.Contains(address, "://") {
+		return "http://" + address, nil
+	}
+	u, err := url.Parse(address)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("--address %q: want host:port or http(s)://host:port", address)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

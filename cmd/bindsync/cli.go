@@ -46,6 +46,21 @@ type hooks struct {
 	rejected  func(error)                // a reload was rejected (demo)
 }
 
+// commands lists every command with its synopsis, for help and for "did
+// you mean".
+var commands = []struct{ name, synopsis string }{
+	{"validate", "check the file (no credentials, no network)"},
+	{"plan", "list the real bindings and show what would change"},
+	{"apply", "one pass: list, plan, apply (or exactly a saved plan)"},
+	{"run", "the daemon: watch the file, resync, metrics, health"},
+	{"demo", "the daemon against a built-in emulator (no cloud account)"},
+	{"import", "write the live bindings of a view as a desired-state file"},
+	{"approve", "show the daemon's plan, or approve a blocked one"},
+	{"emulator", "serve the local emulator of the API"},
+	{"version", "print version, commit and build date"},
+	{"help", "help for a command: bindsync help COMMAND"},
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	return runWith(ctx, args, getenv, stdout, stderr, hooks{})
 }
@@ -78,14 +93,17 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	case "import":
 		err = cmdImport(ctx, rest, getenv, stdout, stderr, h)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "bindsync %s (revision %s, %s)\n", version, revision(), runtime.Version())
+		fmt.Fprintf(stdout, "bindsync %s (commit %s, built %s, %s)\n", version, revision(), buildDate(), runtime.Version())
 		return exitOK
 	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 && rest[0] != "help" && knownCommand(rest[0]) {
+			// The command prints its own help: its flags, its defaults.
+			return runWith(ctx, []string{args[0], rest[0], "--help"}, getenv, stdout, stderr, h)
+		}
 		usage(stdout)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "bindsync: unknown command %q\n", cmd)
-		usage(stderr)
+		fmt.Fprintf(stderr, "bindsync: unknown command %q%s; run 'bindsync help' for the list\n", cmd, didYouMean(cmd, commandNames()))
 		return exitError
 	}
 	switch {
@@ -105,35 +123,106 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `bindsync keeps Alibaba Cloud Threat Analysis multicloud account bindings in line with a YAML file.
-
-Usage:
-  bindsync validate -f FILE               check the file (no credentials, no network); exit 0 valid, 1 not
-  bindsync plan -f FILE [--output json] [--out PLAN]
-                                          list and plan; exit 0 no changes, 2 changes pending,
-                                          3 conflicts or entries that cannot be applied, 1 error
-  bindsync apply -f FILE | --plan PLAN    one pass, or exactly a saved plan; exit 0 all changes succeeded, 1 otherwise
-  bindsync run -f FILE                    the daemon: watch, resync, metrics, health
-  bindsync demo                           the daemon against a built-in emulator (no cloud account)
-  bindsync import [--cloud-code C] [--role-for ID --role-type N] [-o FILE]
-                                          write the live bindings as a desired-state file
-  bindsync approve [--hash HASH]          show the daemon's plan, or approve a blocked one
-  bindsync emulator --listen ADDR         serve the local emulator
-  bindsync version
-
-Run 'bindsync COMMAND -h' for the flags of a command. Every flag can also be set
-from the environment as BINDSYNC_<FLAG> (e.g. BINDSYNC_QPS=2, BINDSYNC_DRY_RUN=true).
-Credentials come from the Alibaba Cloud credentials chain, never from flags.
+	fmt.Fprint(w, "bindsync keeps Alibaba Cloud Threat Analysis multicloud account bindings in line with a YAML file.\n\nUsage: bindsync COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprint(w, `
+'bindsync help COMMAND' (or 'bindsync COMMAND --help') shows a command's flags.
+Every flag can also be set from the environment as BINDSYNC_<FLAG> (e.g. BINDSYNC_QPS=2,
+BINDSYNC_DRY_RUN=true). Credentials come from the Alibaba Cloud credentials chain, never from
+flags. Documentation: docs/ (getting-started.md first).
 `)
 }
 
-func revision() string {
+func commandNames() []string {
+	var out []string
+	for _, c := range commands {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+func knownCommand(name string) bool {
+	for _, c := range commands {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// didYouMean suggests the closest candidate to a mistyped word, as
+// "; did you mean X?", or "".
+func didYouMean(got string, candidates []string) string {
+	best, bestDist := "", 3 // suggest only within two edits
+	for _, c := range candidates {
+		if d := editDistance(got, c); d < bestDist || strings.HasPrefix(c, got) && len(got) >= 3 && bestDist > 1 {
+			best, bestDist = c, min(d, 1)
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance of two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// Set at build time (-ldflags "-X main.commit=... -X main.date=..."), as the
+// release configuration and the Dockerfile do; otherwise read from the VCS
+// stamp Go records in the binary.
+var (
+	commit = ""
+	date   = ""
+)
+
+func buildDate() string {
+	if date != "" {
+		return date
+	}
+	if v := buildSetting("vcs.time"); v != "" {
+		return v
+	}
+	return "unknown"
+}
+
+func buildSetting(key string) string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
+			if s.Key == key {
 				return s.Value
 			}
 		}
+	}
+	return ""
+}
+
+func revision() string {
+	if commit != "" {
+		return commit
+	}
+	if v := buildSetting("vcs.revision"); v != "" {
+		return v
 	}
 	return "unknown"
 }
@@ -141,8 +230,16 @@ func revision() string {
 // parseFlags parses args, then fills every flag not given on the command
 // line from BINDSYNC_<NAME> in the environment.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+	out := fs.Output()
+	fs.SetOutput(io.Discard) // the flag package's own error line: flagError says it better
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(fs)
+			return err
+		}
+		return flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -190,28 +287,44 @@ type common struct {
 	retryAttempts int
 }
 
-func (c *common) register(fs *flag.FlagSet, withFile bool) {
+// The flag groups a command registers: every command connects; plan also
+// plans; apply, run and demo also apply.
+type flagGroups int
+
+const (
+	connects flagGroups = iota // endpoint, rate, timeouts, logs
+	plans                      // + policy and the safety gate
+	applies                    // + concurrency, dry-run, backoff
+)
+
+func (c *common) register(fs *flag.FlagSet, withFile bool, groups flagGroups) {
 	if withFile {
-		fs.StringVar(&c.file, "file", "", "desired-state YAML file (required)")
+		fs.StringVar(&c.file, "file", "", "desired-state YAML file, or a directory of them (required)")
 		fs.StringVar(&c.file, "f", "", "shorthand for --file")
 	}
 	fs.StringVar(&c.endpoint, "endpoint", "", "API endpoint URL; default from the file's regionId (https only, http for loopback)")
-	fs.StringVar(&c.regionIDParam, "region-id-param", "", "RegionId value to send instead of the file's regionId (the data-center pairing is inferred; see README)")
+	fs.StringVar(&c.regionIDParam, "region-id-param", "", "RegionId value to send instead of the file's regionId (the data-center pairing is inferred; see docs/api-facts.md)")
 	fs.Float64Var(&c.qps, "qps", 0, "the API quota in requests per second, when known: the rate never exceeds it (0: find it, from 5 up to --qps-max)")
 	fs.Float64Var(&c.qpsMax, "qps-max", reconcile.DefaultQPSMax, "the highest rate the limiter may find (other tools of the account share the quota)")
 	fs.IntVar(&c.burst, "burst", reconcile.DefaultBurst, "rate limiter burst")
-	fs.IntVar(&c.concurrency, "concurrency", 0, "changes in flight at most (0: as many as the rate and the API's latency need, up to 64)")
-	fs.StringVar(&c.policy, "policy", string(plan.UpdateOnly), "update-only | upsert | sync")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "list and plan for real, but send no mutating request")
-	fs.Float64Var(&c.maxRatio, "max-change-ratio", plan.DefaultMaxChangeRatio, "safety gate: share of observed bindings a plan may update or delete (gate applies from 10 observed)")
-	fs.BoolVar(&c.force, "force", false, "let a plan through the safety gate")
-	fs.BoolVar(&c.deleteWithDS, "delete-with-data-sources", false, "under sync, allow deleting bindings that still have data sources")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text | json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug | info | warn | error")
-	fs.DurationVar(&c.backoffBase, "backoff-base", reconcile.DefaultBackoff.Base, "first retry delay of a failing binding, across passes")
-	fs.DurationVar(&c.backoffMax, "backoff-max", reconcile.DefaultBackoff.Max, "longest retry delay of a failing binding")
 	fs.DurationVar(&c.reqTimeout, "request-timeout", cloudsiem.DefaultRequestTimeout, "timeout of one HTTP attempt, end to end: connecting, waiting for the answer and reading it")
-	fs.IntVar(&c.retryAttempts, "retry-attempts", cloudsiem.DefaultRetryPolicy.MaxAttempts, "attempts per API call for throttling, 5xx and network errors")
+	fs.IntVar(&c.retryAttempts, "retry-attempts", cloudsiem.DefaultRetryPolicy.MaxAttempts, "attempts per API call for 5xx and network errors (throttled ones do not count)")
+	c.policy, c.maxRatio = string(plan.UpdateOnly), plan.DefaultMaxChangeRatio
+	if groups >= plans {
+		fs.StringVar(&c.policy, "policy", string(plan.UpdateOnly), "update-only | upsert | sync")
+		fs.Float64Var(&c.maxRatio, "max-change-ratio", plan.DefaultMaxChangeRatio, "safety gate: share of observed bindings a plan may update or delete, or a list may lose (gate applies from 10 observed)")
+		fs.BoolVar(&c.force, "force", false, "let a plan through the safety gate")
+		fs.BoolVar(&c.deleteWithDS, "delete-with-data-sources", false, "under sync, allow deleting bindings that still have data sources")
+	}
+	c.backoffBase, c.backoffMax = reconcile.DefaultBackoff.Base, reconcile.DefaultBackoff.Max
+	if groups >= applies {
+		fs.IntVar(&c.concurrency, "concurrency", 0, "changes in flight at most (0: as many as the rate and the API's latency need, up to 64)")
+		fs.BoolVar(&c.dryRun, "dry-run", false, "list and plan for real, but send no mutating request")
+		fs.DurationVar(&c.backoffBase, "backoff-base", reconcile.DefaultBackoff.Base, "first retry delay of a failing binding, across passes")
+		fs.DurationVar(&c.backoffMax, "backoff-max", reconcile.DefaultBackoff.Max, "longest retry delay of a failing binding")
+	}
 }
 
 func (c *common) validate() error {
@@ -266,9 +379,64 @@ func (c *common) logger(w io.Writer) *slog.Logger {
 }
 
 // newFlagSet is the flag set of one command: errors are returned, not
-// fatal, and usage goes to the command's own output.
+// fatal, in one line (see flagError); --help prints the command's own flags
+// (see printHelp) on out.
 func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	fs.Usage = func() {} // the flag package's 40-line dump on every typo: see flagError
 	return fs
+}
+
+// flagError turns the flag package's error into one line with a "did you
+// mean" and where the help is.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		return fmt.Errorf("unknown flag --%s%s; run 'bindsync help %s' for its flags", name, didYouMean(name, names), fs.Name())
+	}
+	return fmt.Errorf("%s; run 'bindsync help %s' for its flags", msg, fs.Name())
+}
+
+// printHelp prints one command's synopsis and flags, with the defaults that
+// command really uses.
+func printHelp(fs *flag.FlagSet) {
+	w := fs.Output()
+	for _, c := range commands {
+		if c.name == fs.Name() {
+			fmt.Fprintf(w, "bindsync %s: %s\n\nFlags:\n", c.name, c.synopsis)
+		}
+	}
+	short := map[string]string{} // long name -> its one-letter alias
+	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, "shorthand for --"); ok && len(f.Name) == 1 {
+			short[long] = f.Name
+		}
+	})
+	fs.VisitAll(func(f *flag.Flag) {
+		if len(f.Name) == 1 {
+			return // shown with its long form
+		}
+		name := "--" + f.Name
+		if s, ok := short[f.Name]; ok {
+			name = "-" + s + ", " + name
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "0s" {
+			def = " (default " + f.DefValue + ")"
+		}
+		fmt.Fprintf(w, "  %s\n      %s%s\n", name, f.Usage, def)
+	})
+	fmt.Fprintf(w, "\nEvery flag can also be set as BINDSYNC_<FLAG> (e.g. %s).\n", envName("dry-run")+"=true")
+}
+
+// setDefault changes a flag's default for one command (the demo's), so that
+// its help shows the default it really uses.
+func setDefault(fs *flag.FlagSet, name, value string) {
+	if err := fs.Set(name, value); err != nil {
+		panic(fmt.Sprintf("default %s=%q of a flag defined here: %v", name, value, err))
+	}
+	fs.Lookup(name).DefValue = value
 }

@@ -53,10 +53,11 @@ func start(c *common, stderr io.Writer, h hooks) (*desired.State, *engine, error
 func cmdPlan(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := newFlagSet("plan", stderr)
 	var c common
-	c.register(fs, true)
+	c.register(fs, true, plans)
 	var output, out string
-	fs.StringVar(&output, "output", "text", "text | json")
-	fs.StringVar(&out, "out", "", "also write the plan to this file, for `bindsync apply --plan`")
+	fs.StringVar(&output, "output", "text", "format of the plan on standard output: text or json")
+	fs.StringVar(&out, "out", "", "also write the plan to this file, for 'bindsync apply --plan FILE'")
+	fs.StringVar(&out, "o", "", "shorthand for --out")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -105,9 +106,9 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 func cmdApply(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := newFlagSet("apply", stderr)
 	var c common
-	c.register(fs, true)
+	c.register(fs, true, applies)
 	var planFile string
-	fs.StringVar(&planFile, "plan", "", "apply exactly this saved plan (from `bindsync plan --out`), or nothing if it is stale")
+	fs.StringVar(&planFile, "plan", "", "apply exactly this saved plan (from 'bindsync plan --out FILE'), or nothing if it is stale")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}

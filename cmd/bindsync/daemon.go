@@ -41,7 +41,7 @@ type daemonFlags struct {
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
-	d.common.register(fs, withFile)
+	d.common.register(fs, withFile, applies)
 	fs.StringVar(&d.listen, "listen-address", ":9810", "address of /metrics, /healthz and /readyz")
 	fs.StringVar(&d.admin, "admin-address", "127.0.0.1:9811", "address of the endpoints that change behaviour (POST /-/reload, GET /-/plan, POST /-/approve); loopback by default, empty disables")
 	fs.StringVar(&d.adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoints require (needed when --admin-address is not loopback)")

@@ -35,11 +35,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	// Defaults that suit a demo on a laptop: free loopback ports (a second
 	// demo, or one beside a running daemon, never fails on a taken port),
 	// quick drift repair, and only the demo's own narrative on the terminal.
-	_ = fs.Set("listen-address", "127.0.0.1:0")
-	_ = fs.Set("admin-address", "127.0.0.1:0")
-	_ = fs.Set("resync-interval", "30s")
-	_ = fs.Set("backoff-base", "5s")
-	_ = fs.Set("log-level", "warn")
+	setDefault(fs, "listen-address", "127.0.0.1:0")
+	setDefault(fs, "admin-address", "127.0.0.1:0")
+	setDefault(fs, "resync-interval", "30s")
+	setDefault(fs, "backoff-base", "5s")
+	setDefault(fs, "log-level", "warn")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}

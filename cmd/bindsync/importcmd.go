@@ -23,7 +23,7 @@ import (
 func cmdImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h hooks) error {
 	fs := newFlagSet("import", stderr)
 	var c common
-	c.register(fs, false)
+	c.register(fs, false, connects)
 	var (
 		regionID, codes, out string
 		roleFor              int64
@@ -33,7 +33,8 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&codes, "cloud-code", strings.Join(desired.CloudCodes, ","), "cloud codes to import, comma-separated")
 	fs.Int64Var(&roleFor, "role-for", 0, "import a member account's view (its user ID)")
 	fs.IntVar(&roleType, "role-type", 0, "view type: 0 current account, 1 whole enterprise")
-	fs.StringVar(&out, "o", "", "write the file here (default, or -: standard output); an existing file is not overwritten")
+	fs.StringVar(&out, "out", "", "write the file here (default, or -: standard output); an existing file is not overwritten")
+	fs.StringVar(&out, "o", "", "shorthand for --out")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}

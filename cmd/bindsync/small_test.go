@@ -163,3 +163,47 @@ func TestTwoDemosSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIExplainsItself: help per command with its own flags and true
+// defaults, one-line errors with a suggestion.
+func TestCLIExplainsItself(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	call := func(args ...string) (int, string) {
+		var out strings.Builder
+		code := run(t.Context(), append([]string{"bindsync"}, args...), noEnv, &out, &out)
+		return code, out.String()
+	}
+	for _, args := range [][]string{{"help", "demo"}, {"demo", "--help"}} {
+		code, out := call(args...)
+		if code != 0 || !strings.Contains(out, "--listen-address\n      address of /metrics, /healthz and /readyz (default 127.0.0.1:0)") || !strings.Contains(out, "--resync-interval") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	code, out := call("help", "plan")
+	if code != 0 || strings.Contains(out, "--backoff-base") || strings.Contains(out, "--dry-run") || !strings.Contains(out, "-o, --out") || strings.Contains(out, "`") {
+		t.Errorf("help plan shows flags plan does not use, or artifacts:\n%s", out)
+	}
+	code, out = call("help", "validate")
+	if code != 0 || strings.Contains(out, "--qps") || !strings.Contains(out, "-f, --file") {
+		t.Errorf("help validate:\n%s", out)
+	}
+	code, out = call("plna")
+	if code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, `did you mean "plan"`) {
+		t.Errorf("unknown command: exit %d, %q", code, out)
+	}
+	code, out = call("apply", "--polcy", "sync")
+	if code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, `unknown flag --polcy; did you mean "policy"`) {
+		t.Errorf("unknown flag: exit %d, %q", code, out)
+	}
+	if code, out = call("--version"); code != 0 || !strings.Contains(out, "commit") || !strings.Contains(out, "built") {
+		t.Errorf("--version: %q", out)
+	}
+	for in, want := range map[string]string{"127.0.0.1:9811": "http://127.0.0.1:9811", "https://admin.example:9811/": "https://admin.example:9811", "http://[::1]:9811": "http://[::1]:9811"} {
+		if got, err := adminBase(in); err != nil || got != want {
+			t.Errorf("adminBase(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := adminBase("ftp://x"); err == nil {
+		t.Error("adminBase accepted ftp://")
+	}
+}

@@ -327,11 +327,18 @@ func (c *common) register(fs *flag.FlagSet, withFile bool, groups flagGroups) {
 	}
 }
 
+// validate checks every flag, the file included.
 func (c *common) validate() error {
 	var errs []error
 	if c.file == "" {
 		errs = append(errs, errors.New("--file is required"))
 	}
+	return errors.Join(append(errs, c.validateFlags())...)
+}
+
+// validateFlags checks the flags other than the file (import has none).
+func (c *common) validateFlags() error {
+	var errs []error
 	if _, err := plan.ParsePolicy(c.policy); err != nil {
 		errs = append(errs, err)
 	}

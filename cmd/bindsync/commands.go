@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/bindsync/bindsync/sync/desired"
 	"github.com/bindsync/bindsync/sync/plan"
@@ -42,7 +46,7 @@ func start(c *common, stderr io.Writer, h hooks) (*desired.State, *engine, error
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := newEngine(c, st, c.logger(stderr), h.creds, nil)
+	e, err := newEngine(c, st, c.logger(stderr), engineOpts{creds: h.creds})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,14 +78,18 @@ func cmdPlan(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if out != "" {
 		digest := plan.Digest(st.Desired.Source, e.rec.Options(), p)
-		sp, err := newSavedPlan(c.file, st.Hash, e.rec.Options(), p, digest)
+		abs, err := filepath.Abs(c.file)
+		if err != nil {
+			return err
+		}
+		sp, err := plan.Save(abs, st.Hash, e.client.Endpoint(), c.regionIDParam, e.rec.Options(), p, digest, time.Now())
 		if err == nil {
 			err = writeSavedPlan(out, sp)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "plan saved to %s (hash %s); apply exactly it with: bindsync apply --plan %s\n", out, digest, out)
+		fmt.Fprintf(stderr, "plan saved to %s (hash %s); it records the file, policy, gate and endpoint: apply exactly it, from anywhere, with: bindsync apply --plan %s\n", out, digest, out)
 	}
 	if output == "json" {
 		enc := json.NewEncoder(stdout)
@@ -112,14 +120,14 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	var sp savedPlan
+	var sp plan.Saved
 	if planFile != "" {
 		var err error
 		if sp, err = readSavedPlan(planFile); err != nil {
 			return err
 		}
-		if c.file == "" {
-			c.file = sp.File
+		if err := fromSavedPlan(fs, &c, sp, getenv); err != nil {
+			return err
 		}
 	}
 	st, e, err := start(&c, stderr, h)
@@ -133,7 +141,7 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 			return perr
 		}
 		digest := plan.Digest(st.Desired.Source, e.rec.Options(), fresh)
-		if serr := staleness(sp, st.Hash, e.rec.Options(), fresh, digest); serr != nil {
+		if serr := plan.Stale(sp, st.Hash, e.rec.Options(), fresh, digest); serr != nil {
 			return serr
 		}
 		res, err = e.rec.ApplyPlan(ctx, fresh, digest)
@@ -151,7 +159,7 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if res.Blocked {
-		return fmt.Errorf("the safety gate blocked the plan (%s); review it and re-run with --force", res.Plan.BlockReason)
+		return fmt.Errorf("the safety gate blocked the plan (%s); nothing applied. Review the plan above, then either re-run with --force, or save it with 'bindsync plan --out FILE' and apply exactly it with 'bindsync apply --plan FILE'", res.Plan.BlockReason)
 	}
 	verb := "applied"
 	if c.dryRun {
@@ -163,5 +171,53 @@ func cmdApply(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "Apply complete: %s %d create, %d update, %d delete.\n", verb,
 		res.Count(plan.OpCreate, done), res.Count(plan.OpUpdate, done), res.Count(plan.OpDelete, done))
+	return nil
+}
+
+// fromSavedPlan sets what a saved plan records (file, policy, gate options,
+// endpoint, RegionId) so that `apply --plan` applies it as reviewed without
+// re-typing flags, from any directory. A flag (or BINDSYNC_ variable) that
+// contradicts the plan is refused, named.
+func fromSavedPlan(fs *flag.FlagSet, c *common, sp plan.Saved, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		if getenv(envName(f.Name)) != "" {
+			given[f.Name] = true
+		}
+	})
+	if given["f"] {
+		given["file"] = true
+	}
+	o := sp.Options
+	recorded := []struct {
+		flag      string
+		now, plan string
+		set       func()
+	}{
+		{"file", c.file, sp.File, func() { c.file = sp.File }},
+		{"policy", c.policy, o.Policy, func() { c.policy = o.Policy }},
+		{"max-change-ratio", fmt.Sprint(c.maxRatio), fmt.Sprint(o.MaxChangeRatio), func() { c.maxRatio = o.MaxChangeRatio }},
+		{"force", fmt.Sprint(c.force), fmt.Sprint(o.Force), func() { c.force = o.Force }},
+		{"delete-with-data-sources", fmt.Sprint(c.deleteWithDS), fmt.Sprint(o.DeleteWithDataSources), func() { c.deleteWithDS = o.DeleteWithDataSources }},
+		{"endpoint", c.endpoint, sp.Endpoint, func() { c.endpoint = sp.Endpoint }},
+		{"region-id-param", c.regionIDParam, sp.RegionIDParam, func() { c.regionIDParam = sp.RegionIDParam }},
+	}
+	var contradict []string
+	for _, r := range recorded {
+		if given[r.flag] && r.now != r.plan {
+			if r.flag == "file" {
+				if abs, err := filepath.Abs(r.now); err == nil && abs == r.plan {
+					continue
+				}
+			}
+			contradict = append(contradict, fmt.Sprintf("--%s %s (the plan was made with %q)", r.flag, r.now, r.plan))
+			continue
+		}
+		r.set()
+	}
+	if len(contradict) > 0 {
+		return fmt.Errorf("these flags contradict the saved plan; leave them out (the plan records them) or make a new plan: %s", strings.Join(contradict, ", "))
+	}
 	return nil
 }

@@ -101,7 +101,7 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 		}
 		debug.FreeOSMemory()
 	}
-	e, err := newEngine(&d.common, st, log, h.creds, afterPass)
+	e, err := newEngine(&d.common, st, log, engineOpts{creds: h.creds, afterPass: afterPass, approvable: d.admin != ""})
 	if err != nil {
 		return err
 	}

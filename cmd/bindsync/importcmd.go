@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/bindsync/bindsync/cloudsiem"
+	"github.com/bindsync/bindsync/metrics"
 	"github.com/bindsync/bindsync/sync/desired"
 	"github.com/bindsync/bindsync/sync/plan"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // cmdImport lists the live bindings of one view and writes them as a valid
@@ -38,8 +40,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
-	c.file = "(import)" // the shared checks want a file; import writes one instead
-	if err := c.validate(); err != nil {
+	if err := c.validateFlags(); err != nil {
 		return err
 	}
 	if !slices.Contains(desired.RegionIDs, regionID) {
@@ -59,7 +60,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	slices.Sort(cloudCodes)
 	cloudCodes = slices.Compact(cloudCodes)
 
-	e, err := newEngine(&c, &desired.State{RegionID: regionID}, c.logger(stderr), h.creds, nil)
+	client, _, err := newClient(&c, regionID, c.logger(stderr), h.creds, metrics.New(prometheus.NewRegistry()))
 	if err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	var bound []cloudsiem.BoundAccount
 	for _, cc := range cloudCodes {
-		got, err := e.client.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: view, CloudCode: cc})
+		got, err := client.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: view, CloudCode: cc})
 		if err != nil {
 			return fmt.Errorf("list %s bindings: %w", cc, err)
 		}
@@ -79,11 +80,11 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "bindsync import: no binding found in data center %s%s at %s (cloud codes %s). "+
 			"If you expected some: check --region-id and the view flags; the pairing of the data center with its endpoint "+
 			"and RegionId is inferred, not documented (see --endpoint and --region-id-param).\n",
-			regionID, viewText(roleFor, roleType), e.client.Endpoint(), strings.Join(cloudCodes, ","))
+			regionID, viewText(roleFor, roleType), client.Endpoint(), strings.Join(cloudCodes, ","))
 	}
 	header := fmt.Sprintf("Imported by bindsync %s on %s from data center %s (%s)%s, cloud codes %s.\nReview before committing: this file is now the desired state.",
-		version, time.Now().UTC().Format(time.RFC3339), regionID, e.client.Endpoint(), viewText(roleFor, roleType), strings.Join(cloudCodes, ","))
-	footer := unusedKeysComment(ctx, e, view, cloudCodes, bound)
+		version, time.Now().UTC().Format(time.RFC3339), regionID, client.Endpoint(), viewText(roleFor, roleType), strings.Join(cloudCodes, ","))
+	footer := unusedKeysComment(ctx, client, view, cloudCodes, bound)
 	data, warnings := desired.Render(header, footer, plan.Scope{RegionID: regionID, RoleFor: roleFor, RoleType: int32(roleType)}, toBindings(bound))
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "bindsync import: warning: %s\n", w)
@@ -131,10 +132,10 @@ func toBindings(bound []cloudsiem.BoundAccount) []plan.Binding {
 // unusedKeysComment lists, for the file's footer, the AccessKeys Threat
 // Analysis knows that no binding uses: registered, bindable, unbound. It is
 // empty when there are none or the list cannot be read.
-func unusedKeysComment(ctx context.Context, e *engine, view cloudsiem.View, cloudCodes []string, bound []cloudsiem.BoundAccount) string {
+func unusedKeysComment(ctx context.Context, client *cloudsiem.Client, view cloudsiem.View, cloudCodes []string, bound []cloudsiem.BoundAccount) string {
 	known := plan.NewKnownKeys()
 	for _, cc := range cloudCodes {
-		keys, err := e.client.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: view, CloudCode: cc})
+		keys, err := client.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: view, CloudCode: cc})
 		if err != nil {
 			return ""
 		}

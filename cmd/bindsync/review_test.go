@@ -12,6 +12,7 @@ import (
 
 	"github.com/bindsync/bindsync/cloudsiem"
 	"github.com/bindsync/bindsync/cloudsiem/emulator"
+	"github.com/bindsync/bindsync/sync/plan"
 )
 
 func TestSavedPlans(t *testing.T) {
@@ -35,11 +36,15 @@ func TestSavedPlans(t *testing.T) {
 		if strings.Contains(data, "AKID0000000003") || !strings.Contains(data, `"digest"`) || !strings.Contains(data, `"op": "create"`) {
 			t.Fatalf("saved plan:\n%s", data)
 		}
-		var sp savedPlan
+		var sp plan.Saved
 		if err := json.Unmarshal([]byte(data), &sp); err != nil || len(sp.Changes) != 3 || !strings.Contains(sp.Text, "+ create qcloud/3") {
 			t.Fatalf("saved plan does not parse as a bindsync plan: %v", err)
 		}
-		if code, out, errOut := runCLI(t, "apply", "--plan", saved, "--endpoint", url, "--policy", "upsert"); code != 0 {
+		// As the hint says: no flags, the plan records file, policy and endpoint.
+		if sp.Endpoint != url || sp.Options.Policy != "upsert" || !filepath.IsAbs(sp.File) {
+			t.Fatalf("the saved plan does not record what it was made with: %+v", sp)
+		}
+		if code, out, errOut := runCLI(t, "apply", "--plan", saved); code != 0 {
 			t.Fatalf("apply --plan: exit %d\n%s\n%s", code, out, errOut)
 		}
 		if got := stateOf(emu); got["qcloud/3"] != "created|AKID0000000003" || got["hcloud/1"] != "new|HPUA0000000001" {
@@ -54,22 +59,37 @@ func TestSavedPlans(t *testing.T) {
 	}{
 		{name: "file changed", want: "the desired-state file changed since the plan", change: func(t *testing.T, emu *emulator.Emulator, path string) []string {
 			writeFile(t, path, strings.Replace(string(mustRead(t, path)), "created", "created-later", 1))
-			return []string{"--policy", "upsert"}
+			return nil
 		}},
 		{name: "binding changed on the server", want: "hcloud/2 [cn-hangzhou]: the binding changed on the server since the plan", change: func(t *testing.T, emu *emulator.Emulator, path string) []string {
 			emu.Seed(emulator.Binding{Scope: emulator.Scope{RegionID: "cn-hangzhou"}, BoundAccount: cloudsiem.BoundAccount{BindID: 1001, CloudCode: "hcloud", AccountID: "2", AccountName: "renamed-by-hand", AccessID: "HPUA0000000002"}})
 			return []string{"--policy", "upsert"}
 		}},
-		{name: "policy changed", want: "the policy or safety options changed", change: func(t *testing.T, emu *emulator.Emulator, path string) []string {
-			return []string{"--policy", "sync"}
-		}},
 	}
+	t.Run("refuses flags that contradict the plan, and a plan report", func(t *testing.T) {
+		emu, url, path, saved := setup(t)
+		code, _, errOut := runCLI(t, "apply", "--plan", saved, "--policy", "sync", "--endpoint", url)
+		if code != 1 || !strings.Contains(errOut, `--policy sync (the plan was made with "upsert")`) || strings.Contains(errOut, "--endpoint") {
+			t.Errorf("contradicting flag: exit %d\n%s", code, errOut)
+		}
+		report := filepath.Join(t.TempDir(), "report.json")
+		_, out, _ := runCLI(t, "plan", "-f", path, "--endpoint", url, "--output", "json")
+		writeFile(t, report, out)
+		code, _, errOut = runCLI(t, "apply", "--plan", report)
+		if code != 1 || !strings.Contains(errOut, "is a plan report") || !strings.Contains(errOut, "--out") {
+			t.Errorf("a report given to apply --plan: exit %d\n%s", code, errOut)
+		}
+		if mutations(emu) != 0 {
+			t.Error("a refused apply changed something")
+		}
+	})
 	for _, tt := range stale {
 		t.Run("refuses a stale plan: "+tt.name, func(t *testing.T) {
 			emu, url, path, saved := setup(t)
 			extra := tt.change(t, emu, path)
 			before := mutations(emu)
-			code, _, errOut := runCLI(t, append([]string{"apply", "--plan", saved, "--endpoint", url}, extra...)...)
+			_ = url
+			code, _, errOut := runCLI(t, append([]string{"apply", "--plan", saved}, extra...)...)
 			if code != 1 || !strings.Contains(errOut, "stale") || !strings.Contains(errOut, tt.want) {
 				t.Errorf("exit %d, want 1 saying %q:\n%s", code, tt.want, errOut)
 			}

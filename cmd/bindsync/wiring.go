@@ -24,17 +24,44 @@ type engine struct {
 	rec    *reconcile.Reconciler
 }
 
-func newEngine(c *common, st *desired.State, log *slog.Logger, creds cloudsiem.CredentialSource, afterPass func(reconcile.Result, error)) (*engine, error) {
+// engineOpts are what differs between the commands that build an engine.
+type engineOpts struct {
+	creds      cloudsiem.CredentialSource // nil: the credentials chain
+	afterPass  func(reconcile.Result, error)
+	approvable bool // the daemon's admin endpoints can approve a blocked plan
+}
+
+func newEngine(c *common, st *desired.State, log *slog.Logger, o engineOpts) (*engine, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	m.SetBuildInfo(version, revision(), runtime.Version())
 	m.SetMode(c.policy, c.dryRun)
+	client, lim, err := newClient(c, st.RegionID, log, o.creds, m)
+	if err != nil {
+		return nil, err
+	}
+	rec := reconcile.New(reconcile.Config{
+		API:           client,
+		Metrics:       m,
+		Logger:        log.With("component", "reconcile"),
+		Plan:          c.planOptions(),
+		Concurrency:   c.concurrency,
+		DryRun:        c.dryRun,
+		Backoff:       reconcile.Backoff{Base: c.backoffBase, Max: c.backoffMax},
+		RegionIDParam: c.regionIDParam,
+		AfterPass:     o.afterPass,
+		Approvable:    o.approvable,
+	})
+	return &engine{reg: reg, m: m, lim: lim, client: client, rec: rec}, nil
+}
 
+// newClient is the API client with its adaptive limiter, reporting to m.
+func newClient(c *common, regionID string, log *slog.Logger, creds cloudsiem.CredentialSource, m *metrics.Metrics) (*cloudsiem.Client, *reconcile.AdaptiveLimiter, error) {
 	if creds == nil {
 		chain, err := cloudsiem.NewChainCredentials()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		creds = chain
 	}
@@ -51,12 +78,11 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, creds cloudsiem.C
 			}
 		},
 	})
-	httpClient := cloudsiem.NewHTTPClient(c.reqTimeout)
 	client, err := cloudsiem.New(cloudsiem.Config{
 		Endpoint:    c.endpoint,
-		RegionID:    st.RegionID,
+		RegionID:    regionID,
 		Credentials: creds,
-		HTTPClient:  httpClient,
+		HTTPClient:  cloudsiem.NewHTTPClient(c.reqTimeout),
 		UserAgent:   fmt.Sprintf("bindsync/%s (cloud-siem %s; %s)", version, cloudsiem.APIVersion, runtime.Version()),
 		Retry:       cloudsiem.RetryPolicy{MaxAttempts: c.retryAttempts},
 		Limiter:     lim,
@@ -71,18 +97,7 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, creds cloudsiem.C
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rec := reconcile.New(reconcile.Config{
-		API:           client,
-		Metrics:       m,
-		Logger:        log.With("component", "reconcile"),
-		Plan:          c.planOptions(),
-		Concurrency:   c.concurrency,
-		DryRun:        c.dryRun,
-		Backoff:       reconcile.Backoff{Base: c.backoffBase, Max: c.backoffMax},
-		RegionIDParam: c.regionIDParam,
-		AfterPass:     afterPass,
-	})
-	return &engine{reg: reg, m: m, lim: lim, client: client, rec: rec}, nil
+	return client, lim, nil
 }

@@ -26,6 +26,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bindsync/bindsync/cloudsiem"
 	"github.com/bindsync/bindsync/internal/redact"
 	"github.com/bindsync/bindsync/sync/plan"
 	"go.yaml.in/yaml/v3"
@@ -51,8 +52,8 @@ const SchemaVersion = 1
 var (
 	TopLevelKeys = []string{"version", "regionId", "allowEmpty", "bindings"}
 	BindingKeys  = []string{"cloudCode", "accountId", "accountName", "accessId", "roleFor", "roleType"}
-	RegionIDs    = []string{"cn-hangzhou", "ap-southeast-1"}
-	CloudCodes   = []string{"hcloud", "qcloud"}
+	RegionIDs    = []string{cloudsiem.RegionMainland, cloudsiem.RegionOverseas}
+	CloudCodes   = cloudsiem.CloudCodes[:] // the API's machine enum: the file takes what the API takes
 )
 
 // State is one valid desired state.

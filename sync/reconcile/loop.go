@@ -49,18 +49,12 @@ func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan str
 	if s.KeyRecheck <= 0 {
 		s.KeyRecheck = 30 * time.Second
 	}
-	failures := 0
 	for {
-		res, err := r.RunOnce(ctx, src.Desired())
-		if err != nil && ctx.Err() == nil {
-			failures++
-		} else {
-			failures = 0
-		}
+		res, _ := r.RunOnce(ctx, src.Desired())
 		if ctx.Err() != nil {
 			return nil
 		}
-		delay := nextDelay(s, failures, rand.Float64())
+		delay := nextDelay(s, r.failed, rand.Float64())
 		if res.Plan.Counts.AwaitingKey > 0 {
 			delay = min(delay, s.KeyRecheck)
 		}

@@ -50,6 +50,10 @@ type Config struct {
 	// SkipKeyCheck plans without listing the AccessKeys Threat Analysis
 	// knows: creates and accessId changes are attempted whatever the key.
 	SkipKeyCheck bool
+	// Approvable says a person can approve a blocked plan (the daemon's
+	// admin endpoints); the log line of a blocked plan says how. Otherwise
+	// (a one-shot apply) it says to re-run with --force or a saved plan.
+	Approvable bool
 }
 
 // DefaultConcurrency bounds the changes in flight when Config.Concurrency is
@@ -67,9 +71,10 @@ type Reconciler struct {
 	dryRun   bool
 	regionID string
 	// checkKeys: list the known AccessKeys each pass (see KnownKeys).
-	checkKeys bool
-	backoffs  *backoffs
-	failed    int // consecutive failed passes
+	checkKeys  bool
+	approvable bool
+	backoffs   *backoffs
+	failed     int // consecutive failed passes
 	// trusted is how many bindings the last list that was not collapsed
 	// showed: the baseline of the collapse gate (plan.Options.ObservedBefore).
 	trusted int
@@ -77,7 +82,6 @@ type Reconciler struct {
 	afterPass func(Result, error)
 	rev       review
 
-	lastStart    atomic.Int64 // unix nanoseconds of the last pass start
 	lastProgress atomic.Int64 // unix nanoseconds of the last pass start or finished change
 	listedOK     atomic.Bool  // a pass has listed the bindings successfully
 }
@@ -91,30 +95,23 @@ func (r *Reconciler) LastProgress() time.Time {
 	return time.Time{}
 }
 
-// LastPassStarted returns when the last pass started (zero before the first).
-func (r *Reconciler) LastPassStarted() time.Time {
-	if n := r.lastStart.Load(); n != 0 {
-		return time.Unix(0, n)
-	}
-	return time.Time{}
-}
-
 // HasListed reports whether any pass has listed the observed bindings.
 func (r *Reconciler) HasListed() bool { return r.listedOK.Load() }
 
 // New returns a Reconciler.
 func New(cfg Config) *Reconciler {
 	r := &Reconciler{
-		api:       cfg.API,
-		m:         cfg.Metrics,
-		log:       cfg.Logger,
-		opts:      cfg.Plan,
-		workers:   cfg.Concurrency,
-		dryRun:    cfg.DryRun,
-		regionID:  cfg.RegionIDParam,
-		checkKeys: !cfg.SkipKeyCheck,
-		backoffs:  newBackoffs(cfg.Backoff),
-		afterPass: cfg.AfterPass,
+		api:        cfg.API,
+		m:          cfg.Metrics,
+		log:        cfg.Logger,
+		opts:       cfg.Plan,
+		workers:    cfg.Concurrency,
+		dryRun:     cfg.DryRun,
+		regionID:   cfg.RegionIDParam,
+		checkKeys:  !cfg.SkipKeyCheck,
+		approvable: cfg.Approvable,
+		backoffs:   newBackoffs(cfg.Backoff),
+		afterPass:  cfg.AfterPass,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -302,7 +299,6 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, p plan.Plan, digest string) 
 // pass wraps one pass with its timestamps, metrics and hook.
 func (r *Reconciler) pass(run func() (Result, error)) (Result, error) {
 	start := time.Now()
-	r.lastStart.Store(start.UnixNano())
 	r.lastProgress.Store(start.UnixNano())
 	r.m.LastAttempt.Set(float64(start.UnixNano()) / 1e9)
 	res, err := run()
@@ -318,9 +314,12 @@ func (r *Reconciler) execute(ctx context.Context, p plan.Plan, digest string) (R
 	res := Result{Plan: p, Blocked: p.Blocked, Digest: digest}
 	r.backoffs.keep(p)
 	if p.Blocked {
+		next := "review the plan, then re-run with --force, or save it with 'bindsync plan --out FILE' and apply exactly it with 'bindsync apply --plan FILE'"
+		if r.approvable {
+			next = "review it with 'bindsync approve' (GET /-/plan on the admin address), then: bindsync approve --hash " + digest
+		}
 		r.log.Warn("safety gate blocked the plan; nothing applied", "reason", p.BlockReason, "hash", digest,
-			"create", p.Count(plan.OpCreate), "update", p.Count(plan.OpUpdate), "delete", p.Count(plan.OpDelete),
-			"approve", "review GET /-/plan on the admin address, then: bindsync approve --hash "+digest)
+			"create", p.Count(plan.OpCreate), "update", p.Count(plan.OpUpdate), "delete", p.Count(plan.OpDelete), "next", next)
 		return res, nil
 	}
 	for _, f := range p.Findings {
@@ -361,13 +360,19 @@ func (r *Reconciler) apply(ctx context.Context, changes []plan.Change) []ChangeR
 	now := time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
+	var done atomic.Int64
 	for range min(r.workers, len(changes)) {
 		wg.Go(func() {
 			for i := range jobs {
 				results[i] = r.applyOne(ctx, changes[i])
 				r.lastProgress.Store(time.Now().UnixNano())
+				done.Add(1)
 			}
 		})
+	}
+	if len(changes) >= progressFrom {
+		stop := r.reportProgress(&done, len(changes), now)
+		defer stop()
 	}
 	for i, c := range changes {
 		switch {
@@ -395,6 +400,40 @@ func (r *Reconciler) apply(ctx context.Context, changes []plan.Change) []ChangeR
 		}
 	}
 	return results
+}
+
+// progressFrom is the number of changes from which a pass reports its
+// progress while it applies (a long apply is not silent).
+const progressFrom = 20
+
+// progressEvery is how often it does.
+const progressEvery = 5 * time.Second
+
+// reportProgress logs done/total and the rate every progressEvery until the
+// returned stop is called.
+func (r *Reconciler) reportProgress(done *atomic.Int64, total int, start time.Time) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				n := done.Load()
+				rate := float64(n) / now.Sub(start).Seconds()
+				left := time.Duration(0)
+				if rate > 0 {
+					left = time.Duration(float64(int64(total)-n) / rate * float64(time.Second)).Round(time.Second)
+				}
+				r.log.Info("applying", "done", n, "total", total, "per_second", fmt.Sprintf("%.1f", rate), "eta", left)
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
 }
 
 func (r *Reconciler) applyOne(ctx context.Context, c plan.Change) ChangeResult {

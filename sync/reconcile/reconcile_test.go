@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -751,4 +752,38 @@ func wipe(e *emulator.Emulator) {
 	for _, b := range e.Bindings() {
 		e.Delete(b.BindID)
 	}
+}
+
+// TestLongApplyReportsProgress: a pass with many changes says how far it is.
+func TestLongApplyReportsProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs strings.Builder
+		var mu sync.Mutex
+		log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+		e := newEnv(t, envOpts{qps: 4, burst: 1, cfg: Config{Logger: log, Plan: plan.Options{Force: true}}})
+		var desired plan.Desired
+		for i := range 40 {
+			e.emu.Seed(seed("hcloud", fmt.Sprint(i), "old", fmt.Sprintf("HPUA%010d", i)))
+			desired.Bindings = append(desired.Bindings, want("hcloud", fmt.Sprint(i), "new", fmt.Sprintf("HPUA%010d", i)))
+		}
+		if _, err := e.rec.RunOnce(context.Background(), desired); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n := strings.Count(logs.String(), `msg=applying`); n < 1 || !strings.Contains(logs.String(), "total=40") {
+			t.Errorf("%d progress lines in a 10 s apply:\n%s", n, logs.String())
+		}
+	})
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

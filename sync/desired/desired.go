@@ -68,6 +68,7 @@ type State struct {
 // Problem is one thing wrong with a file.
 type Problem struct {
 	Line  int    // 1-based; 0 when the problem is the whole file
+	Col   int    // 1-based column, when known
 	Entry string // e.g. "bindings[3] (hcloud/0123456789)"; empty at top level
 	Msg   string
 }
@@ -87,6 +88,9 @@ func (e *Error) Error() string {
 		b.WriteString(e.File)
 		if p.Line > 0 {
 			fmt.Fprintf(&b, ":%d", p.Line)
+			if p.Col > 0 {
+				fmt.Fprintf(&b, ":%d", p.Col)
+			}
 		}
 		b.WriteString(": ")
 		if p.Entry != "" {
@@ -216,14 +220,14 @@ func (p *parser) parse(data []byte) *State {
 			p.add(0, "", "file holds no YAML document (only comments?)")
 			return nil
 		}
-		p.yamlError(err)
+		p.yamlError(data, err)
 		return nil
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			p.yamlError(err)
+			p.yamlError(data, err)
 			return nil
 		}
 		p.add(line, "", "more than one YAML document; a desired-state file holds exactly one")
@@ -258,7 +262,7 @@ func firstInvalidUTF8(b []byte) int {
 	return len(b)
 }
 
-func (p *parser) yamlError(err error) {
+func (p *parser) yamlError(data []byte, err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, e := range te.Errors {
@@ -269,7 +273,9 @@ func (p *parser) yamlError(err error) {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		p.add(line, "", "YAML syntax: %s", m[2])
+		pr := locateSyntaxError(data, line, m[2])
+		pr.Msg = "YAML syntax: " + pr.Msg
+		p.problems = append(p.problems, pr)
 		return
 	}
 	p.add(0, "", "YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))

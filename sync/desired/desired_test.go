@@ -214,3 +214,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestSyntaxErrorsPointAtTheMistake: line and column of the mistake (not of
+// the block it is in), the line with a caret, and a hint for the common
+// causes.
+func TestSyntaxErrorsPointAtTheMistake(t *testing.T) {
+	const head = "version: 1\nbindings:\n  - cloudCode: hcloud\n    accountId: \"1\"\n"
+	for name, tc := range map[string]struct {
+		data, want, hint string
+	}{
+		"mis-indented key": {head + "    accountName: a\n     accessId: X\n", "f.yaml:6:6:", "indented 5 columns"},
+		"tab":              {head + "\taccountName: a\n    accessId: X\n", "f.yaml:5:1:", "tabs"},
+		"unquoted colon":   {head + "    accountName: team: prod\n    accessId: X\n", "f.yaml:5:22:", `accountName: "team: prod"`},
+		"missing dash":     {head + "    accountName: a\n    accessId: X\n  cloudCode: qcloud\n    accountId: \"2\"\n", "f.yaml:7:3:", "needs '- '"},
+	} {
+		_, err := Parse("f.yaml", []byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.hint) || !strings.Contains(err.Error(), "^") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

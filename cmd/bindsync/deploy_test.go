@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bindsync/bindsync/cloudsiem"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -192,8 +196,29 @@ func TestDeploymentProperties(t *testing.T) {
 		"grace above the shutdown timeout": s.Template.Spec.TerminationGracePeriodSeconds > 25,
 		"service account":                  s.Template.Spec.ServiceAccountName == "bindsync",
 		"ConfigMap volume":                 len(s.Template.Spec.Volumes) == 1 && s.Template.Spec.Volumes[0].ConfigMap != nil,
-		"admin endpoints on loopback":      slices.Contains(c.Args, "--admin-address=127.0.0.1:9811"),
 	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	checks["admin endpoints on loopback"] = env["BINDSYNC_ADMIN_ADDRESS"] == "127.0.0.1:9811"
+	checks["STS region and endpoint left to the RRSA webhook"] = env["ALIBABA_CLOUD_STS_REGION"] == "" && env["ALIBABA_CLOUD_STS_ENDPOINT"] == ""
+	// Every BINDSYNC_ variable names a flag of `run`: a renamed flag cannot
+	// be silently ignored.
+	fs := newFlagSet("run", io.Discard)
+	var d daemonFlags
+	d.register(fs, true)
+	known := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { known[envName(f.Name)] = true })
+	for name := range env {
+		if strings.HasPrefix(name, "BINDSYNC_") && !known[name] {
+			t.Errorf("deployment.yaml: %s is not a flag of bindsync run", name)
+		}
+	}
+	kz := string(mustRead(t, filepath.Join(deployDir, "kubernetes/base/kustomization.yaml")))
+	checks["a stable ConfigMap name (edits reach the pod in place)"] = strings.Contains(kz, "disableNameSuffixHash: true")
+	overlay := string(mustRead(t, filepath.Join(deployDir, "kubernetes/overlays/second-account/kustomization.yaml")))
+	checks["the overlay changes settings by name, not by list index"] = !strings.Contains(overlay, "/args/") && strings.Contains(overlay, "name: BINDSYNC_POLICY")
 	for _, m := range c.VolumeMounts {
 		if _, sub := m["subPath"]; sub {
 			checks["no subPath"] = false
@@ -257,10 +282,40 @@ func TestRAMPolicies(t *testing.T) {
 func TestSystemdUnit(t *testing.T) {
 	unit := string(mustRead(t, filepath.Join(deployDir, "systemd/bindsync.service")))
 	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes", "ExecReload=/bin/kill -HUP $MAINPID",
-		"EnvironmentFile=/etc/bindsync/credentials.env", "ExecStart=/usr/local/bin/bindsync run", "CapabilityBoundingSet=\n"} {
+		"LoadCredential=alibabacloud:/etc/bindsync/alibabacloud-credentials", "Environment=ALIBABA_CLOUD_CREDENTIALS_FILE=%d/alibabacloud",
+		"ExecStart=/usr/local/bin/bindsync run", "CapabilityBoundingSet=\n"} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("bindsync.service lacks %q", want)
 		}
+	}
+	// ProcSubset=pid hides /proc/stat: process_start_time_seconds would
+	// vanish and BindsyncCrashLooping could never fire.
+	if strings.Contains(unit, "\nProcSubset=pid") {
+		t.Error("bindsync.service sets ProcSubset=pid")
+	}
+	// The credentials file the unit documents is one credentials-go reads.
+	var ini []string
+	for _, l := range strings.Split(unit, "\n") {
+		if l == "#   [default]" || len(ini) > 0 && strings.HasPrefix(l, "#   ") && strings.Contains(l, "=") {
+			ini = append(ini, strings.TrimPrefix(l, "#   "))
+		}
+	}
+	credFile := filepath.Join(t.TempDir(), "alibabacloud")
+	content := strings.Join(ini, "\n") + "\n"
+	content = strings.Replace(content, "LTAI...", "LTAIsystemdcred0001", 1)
+	content = strings.Replace(content, "access_key_secret = ...", "access_key_secret = systemd-secret", 1)
+	writeFile(t, credFile, content)
+	t.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", credFile)
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+	chain, err := cloudsiem.NewChainCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := chain.Credential(t.Context()); err != nil || got.AccessKeyID != "LTAIsystemdcred0001" {
+		t.Errorf("the documented credentials file (%q) does not load: %v", content, err)
 	}
 	if _, err := os.Stat("../../Dockerfile"); err != nil {
 		t.Error(err)

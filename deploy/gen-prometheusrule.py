@@ -20,3 +20,7 @@ spec:
 """
 with open(os.path.join(here, "kubernetes", "base", "prometheusrule.yaml"), "w") as f:
     f.write(header + indented + "\n")
+
+# The Helm chart ships the same rules (templates/prometheusrule.yaml reads them).
+with open(os.path.join(here, "helm", "bindsync", "files", "alerts.yaml"), "w") as f:
+    f.write("# Generated from deploy/prometheus/alerts.yaml by deploy/gen-prometheusrule.py.\n" + body)

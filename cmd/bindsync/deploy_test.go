@@ -435,3 +435,31 @@ func TestGrafanaAlertingMatchesPrometheusRules(t *testing.T) {
 		t.Errorf("not a Grafana alerting provisioning file")
 	}
 }
+
+// TestCIExamples: the pipelines for the bindings repository get short-lived
+// credentials by OIDC (a merge-request pipeline on GitLab gets no protected
+// variable, so a stored key would not even be there), plan once, time out,
+// and watch a directory of team files too. actionlint checks the GitHub
+// workflow in CI.
+func TestCIExamples(t *testing.T) {
+	gh := string(mustRead(t, filepath.Join(deployDir, "ci/github-actions-bindings.yaml")))
+	gl := string(mustRead(t, filepath.Join(deployDir, "ci/gitlab-ci-bindings.yaml")))
+	for what, ok := range map[string]bool{
+		"GitHub: OIDC, no stored key":          strings.Contains(gh, "id-token: write") && strings.Contains(gh, "configure-aliyun-credentials-action@") && !strings.Contains(gh, "secrets."),
+		"GitHub: actions pinned by commit SHA": !regexp.MustCompile(`uses: [^@\s]+@v\d`).MatchString(gh),
+		"GitHub: job timeouts":                 strings.Count(gh, "timeout-minutes:") == 2,
+		"GitHub: directory mode in the filter": strings.Contains(gh, `"bindings/**"`),
+		"GitHub: one plan per run":             strings.Count(gh, "bindsync plan -f") == 1,
+		"GitLab: OIDC id_tokens":               strings.Contains(gl, "id_tokens:") && strings.Contains(gl, "ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+		"GitLab: no stored key":                !strings.Contains(gl, "ACCESS_KEY"),
+		"GitLab: one plan per run":             strings.Count(gl, "bindsync plan -f") == 1,
+	} {
+		if !ok {
+			t.Errorf("CI example: %s", what)
+		}
+	}
+	var pipeline map[string]any
+	if err := yaml.Unmarshal([]byte(gl), &pipeline); err != nil || pipeline["plan"] == nil {
+		t.Errorf("gitlab-ci-bindings.yaml: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ import (
 )
 
 // version is the release; the VCS revision comes from the build info.
-const version = "0.1.0"
+var version = "0.1.0" // a release sets it: -ldflags "-X main.version=..."
 
 // Exit codes.
 const (

@@ -175,7 +175,10 @@ func Hash(data []byte) string {
 
 // Parse validates data as a desired-state file named name.
 func Parse(name string, data []byte) (*State, error) {
-	p := &parser{file: name}
+	return parseWith(&parser{file: name}, name, data)
+}
+
+func parseWith(p *parser, name string, data []byte) (*State, error) {
 	st := p.parse(data)
 	if len(p.problems) > 0 {
 		return nil, &Error{File: name, Problems: p.problems}
@@ -188,6 +191,13 @@ func Parse(name string, data []byte) (*State, error) {
 type parser struct {
 	file     string
 	problems []Problem
+	// items are the entries of a block-style bindings list, parsed one at
+	// a time (see splitBindings); nil: the list is in the document.
+	items []item
+	// fallback: an item did not parse on its own; parse the whole file.
+	fallback bool
+	// whole: never split the list (tests compare both ways).
+	whole bool
 }
 
 func (p *parser) add(line int, entry, format string, args ...any) {
@@ -212,7 +222,24 @@ func (p *parser) parse(data []byte) *State {
 		p.add(1+bytes.Count(data[:bytes.IndexByte(data, 0)], []byte("\n")), "", "contains a NUL byte: not a text file")
 		return nil
 	}
+	if skeleton, items, ok := splitBindings(data); ok && !p.whole {
+		// A large file is parsed entry by entry: the YAML node tree of one
+		// binding at a time, not of all of them (about 30 times the file's
+		// size). Anything unusual falls back to the whole-document parse,
+		// which reports it.
+		chunked := &parser{file: p.file, items: items}
+		if st := chunked.parseDocument(skeleton); st != nil && !chunked.fallback && len(chunked.problems) == 0 {
+			return st
+		}
+		// A file with any problem is parsed whole again, so that what is
+		// reported never depends on how the file was read.
+	}
+	return p.parseDocument(data)
+}
 
+// parseDocument parses one YAML document (the whole file, or its skeleton
+// when the bindings come in p.items).
+func (p *parser) parseDocument(data []byte) *State {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -368,6 +395,12 @@ func (p *parser) top(root *yaml.Node) *State {
 	case !ok:
 		p.add(root.Line, "", "missing required key bindings")
 		return st
+	case p.items != nil && v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+		p.bindingItems(st)
+		if len(st.Desired.Bindings) == 0 && len(p.problems) == 0 && !st.AllowEmpty {
+			p.add(v.Line, "", "bindings is empty; write allowEmpty: true if the desired state really is no bindings")
+		}
+		return st
 	case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
 		// "bindings:" with nothing after it: treated as an empty list below.
 	case v.Kind != yaml.SequenceNode:
@@ -381,23 +414,66 @@ func (p *parser) top(root *yaml.Node) *State {
 	return st
 }
 
-func (p *parser) bindings(seq *yaml.Node, st *State) {
-	type seen struct {
-		line  int
-		entry string
-	}
-	ids := map[plan.Key]seen{}
-	type akKey struct {
-		regionID string
-		ak       string
-	}
-	aks := map[akKey]seen{}
+// seenBindings is what the entries parsed so far claimed: identities and
+// AccessKeys must be unique.
+type seenBindings struct {
+	ids map[plan.Key]seenAt
+	aks map[akAt]seenAt
+}
 
+type seenAt struct {
+	line  int
+	entry string
+}
+
+type akAt struct {
+	regionID string
+	ak       string
+}
+
+func (p *parser) bindings(seq *yaml.Node, st *State) {
+	seen := seenBindings{ids: map[plan.Key]seenAt{}, aks: map[akAt]seenAt{}}
 	for i, item := range seq.Content {
+		p.binding(i, item, st, &seen)
+	}
+}
+
+// bindingItems parses the entries of p.items one at a time.
+func (p *parser) bindingItems(st *State) {
+	seen := seenBindings{ids: map[plan.Key]seenAt{}, aks: map[akAt]seenAt{}}
+	nodes := 0
+	for i, it := range p.items {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(it.text, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
+			p.fallback = true
+			return
+		}
+		shiftLines(&doc, it.line-1)
+		before := len(p.problems)
+		if nodes += p.checkNodes(&doc); nodes > maxNodes || len(p.problems) > before {
+			p.fallback = true // the whole-document parse reports it
+			return
+		}
+		p.binding(i, doc.Content[0].Content[0], st, &seen)
+	}
+}
+
+// shiftLines moves a node tree parsed from a part of the file to its place.
+func shiftLines(n *yaml.Node, by int) {
+	n.Line += by
+	for _, c := range n.Content {
+		shiftLines(c, by)
+	}
+}
+
+// binding checks entry i and adds it to st.
+func (p *parser) binding(i int, item *yaml.Node, st *State, seen *seenBindings) {
+	ids, aks := seen.ids, seen.aks
+	{ // one entry
 		entry := fmt.Sprintf("bindings[%d]", i)
 		if item.Kind != yaml.MappingNode {
 			p.add(item.Line, entry, "each binding must be a mapping with cloudCode, accountId, accountName and accessId")
-			continue
+			return
 		}
 		entry = withIdentity(entry, item)
 		fields := p.mapping(item, entry, BindingKeys)
@@ -449,21 +525,21 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 			}
 		}
 		if len(p.problems) > before {
-			continue
+			return
 		}
 		b.Origin = fmt.Sprintf("%s:%d", p.file, item.Line)
 		b = plan.Normalize(b)
 		if first, dup := ids[b.Key]; dup {
 			p.add(item.Line, entry, "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry, first.line)
-			continue
+			return
 		}
-		ids[b.Key] = seen{item.Line, entry}
-		ak := akKey{b.RegionID, b.AccessID}
+		ids[b.Key] = seenAt{item.Line, entry}
+		ak := akAt{b.RegionID, b.AccessID}
 		if first, dup := aks[ak]; dup {
 			p.add(fields["accessId"].Line, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry, first.line)
-			continue
+			return
 		}
-		aks[ak] = seen{item.Line, entry}
+		aks[ak] = seenAt{item.Line, entry}
 		st.Desired.Bindings = append(st.Desired.Bindings, b)
 	}
 }

@@ -3,8 +3,10 @@ package desired
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -190,8 +192,15 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	f.Add([]byte("version: 1\nbindings:\n  - cloudCode: hcloud\n    accountId: \"1\"\n    accountName: a\n    accessId: X\n  - cloudCode: hcloud\n    accountId: \"1\"\n    accountName: \"\"\n    accessId: X\nregionId: ap-southeast-1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st, err := Parse("fuzz.yaml", data)
+		// Parsing the list entry by entry must say exactly what parsing
+		// the whole document says.
+		whole, werr := parseWith(&parser{file: "fuzz.yaml", whole: true}, "fuzz.yaml", data)
+		if fmt.Sprint(err) != fmt.Sprint(werr) || (st == nil) != (whole == nil) || st != nil && !reflect.DeepEqual(st.Desired, whole.Desired) {
+			t.Fatalf("entry-by-entry and whole-document parses differ:\n%v\n%v", err, werr)
+		}
 		if (st == nil) == (err == nil) {
 			t.Fatalf("Parse returned state %v and error %v", st, err)
 		}

@@ -20,6 +20,10 @@ import (
 	"unicode/utf8"
 )
 
+// maxThrottledRetries bounds the throttled attempts that do not count
+// against RetryPolicy.MaxAttempts.
+const maxThrottledRetries = 20
+
 // MaxResponseBytes bounds how much of an answer is read; a larger answer is a
 // server error, never an out-of-memory.
 const MaxResponseBytes = 32 << 20
@@ -311,10 +315,11 @@ func (c *Client) call(ctx context.Context, action string, form url.Values, acces
 		if action == ActionBindAccount && errors.Is(aerr.Err, ErrOutcomeUnknown) {
 			return aerr
 		}
-		if aerr.Class == ClassThrottled {
+		if aerr.Class == ClassThrottled && c.retry.MaxAttempts > 1 && throttled < maxThrottledRetries {
 			// A throttled attempt was refused before it did anything, and
 			// the limiter slows down on it: it does not use up one of the
-			// call's attempts (MaxElapsed still bounds the call).
+			// call's attempts (a call allowed to retry at all), within a
+			// bound of its own and MaxElapsed.
 			throttled++
 		}
 		if !aerr.Class.Retryable() || attempt-throttled >= c.retry.MaxAttempts {

@@ -94,6 +94,8 @@ func TestAnswersAgainstOfficialSDK(t *testing.T) {
 		{name: "entry without AccountId", status: 200, body: `{"Data":[{"BindId":7,"CloudCode":"hcloud"}]}`, wantClass: cloudsiem.ClassServer,
 			stricter: "the identity of a binding is its AccountId"},
 		{name: "two good entries", status: 200, body: `{"Data":[` + entry + `,` + entry2 + `]}`, wantLen: 2},
+		// The identity takes its cloud code from the request, not the answer.
+		{name: "entry with another cloud code", status: 200, body: `{"Data":[{"BindId":9,"AccountId":"9","CloudCode":"HCLOUD"}]}`, wantLen: 1},
 		{name: "Throttling.User 400 with retry-after", status: 400, header: map[string]string{"x-acs-retry-after": "50"}, body: `{"Code":"Throttling.User","Message":"m","RequestId":"r"}`, wantClass: cloudsiem.ClassThrottled},
 		{name: "numeric Code on 400", status: 400, body: `{"Code":400,"Message":"bad","RequestId":"r"}`, wantClass: cloudsiem.ClassClient},
 		{name: "InternalError 500", status: 500, body: `{"Code":"InternalError","Message":"m"}`, wantClass: cloudsiem.ClassServer},
@@ -130,6 +132,11 @@ func TestAnswersAgainstOfficialSDK(t *testing.T) {
 			}
 			if ourOK && len(got) != s.wantLen {
 				t.Errorf("bindsync read %d bindings, want %d", len(got), s.wantLen)
+			}
+			for _, b := range got {
+				if b.CloudCode != "hcloud" {
+					t.Errorf("a listed binding's cloud code is %q, not the one asked for", b.CloudCode)
+				}
 			}
 			if !ourOK && cloudsiem.ClassOf(ourErr) != s.wantClass {
 				t.Errorf("class = %v, want %v (%v)", cloudsiem.ClassOf(ourErr), s.wantClass, ourErr)

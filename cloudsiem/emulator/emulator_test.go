@@ -88,6 +88,8 @@ func TestSignatureVerification(t *testing.T) {
 		{name: "date in the future", req: signed{body: "CloudCode=hcloud", date: time.Now().Add(16 * time.Minute)}, wantCode: "InvalidTimeStamp.Expired"},
 		{name: "unsigned x-acs header", req: signed{body: "CloudCode=hcloud", unsigned: map[string]string{"x-acs-credentials-provider": "static_ak"}}, wantCode: "IncompleteSignature"},
 		{name: "signed extra x-acs header", req: signed{body: "CloudCode=hcloud", extra: map[string]string{"x-acs-credentials-provider": "static_ak"}}},
+		// A client may sign more than it must; the service verifies what was signed.
+		{name: "signed user-agent and accept", req: signed{body: "CloudCode=hcloud", extra: map[string]string{"user-agent": "AlibabaCloud (linux) Go/1.26", "accept": "application/json"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,5 +312,42 @@ func TestAnswerShapes(t *testing.T) {
 	_, masked, _ := call("ListAccountAccessId", "CloudCode=hcloud")
 	if id := masked["Data"].([]any)[0].(map[string]any)["AccessId"]; id != cloudsiem.MaskAccessID("HPUA0000000001") {
 		t.Errorf("masked AccessId = %v", id)
+	}
+}
+
+// TestSecurityTokenRefusalsNameIt: a missing or wrong STS token is refused
+// with a message that names the header.
+func TestSecurityTokenRefusalsNameIt(t *testing.T) {
+	sts := cloudsiem.Credential{AccessKeyID: cred.AccessKeyID, AccessKeySecret: cred.AccessKeySecret, SecurityToken: "the-token"}
+	e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{sts}})
+	for name, tc := range map[string]struct {
+		extra    map[string]string
+		wantCode string
+	}{
+		"missing": {nil, "MissingSecurityToken"},
+		"wrong":   {map[string]string{"x-acs-security-token": "another"}, "InvalidSecurityToken.Expired"},
+		"right":   {map[string]string{"x-acs-security-token": "the-token"}, ""},
+	} {
+		status, body := serve(e, signed{body: "CloudCode=hcloud", extra: tc.extra}.request())
+		if tc.wantCode == "" {
+			if status != 200 {
+				t.Errorf("%s: %d %v", name, status, body)
+			}
+			continue
+		}
+		if status != 400 || body["Code"] != tc.wantCode || !strings.Contains(body["Message"].(string), "x-acs-security-token") {
+			t.Errorf("%s: %d %v", name, status, body)
+		}
+	}
+}
+
+// TestUnknownActionBeforeAuthAndQuota: an action the service does not have
+// is refused as such, before the signature and the quota are looked at.
+func TestUnknownActionBeforeAuthAndQuota(t *testing.T) {
+	e := emulator.New(emulator.Config{Credentials: []cloudsiem.Credential{cred}, QuotaPerSecond: 1})
+	_, _ = serve(e, signed{body: "CloudCode=hcloud"}.request()) // uses up the quota
+	r := signed{body: "CloudCode=hcloud", secret: "wrong", extra: map[string]string{"x-acs-action": "AddBindAccount"}}.request()
+	if status, body := serve(e, r); status != 404 || body["Code"] != "InvalidAction.NotFound" {
+		t.Errorf("got %d %v, want 404 InvalidAction.NotFound", status, body)
 	}
 }

@@ -112,3 +112,36 @@ func TestImportNeverOverwrites(t *testing.T) {
 		t.Error("the existing file was overwritten")
 	}
 }
+
+// TestImportToStdoutAndNothingFound: -o - writes to standard output (not a
+// file named "-"), and an empty view is said on stderr with where it looked.
+func TestImportToStdoutAndNothingFound(t *testing.T) {
+	setCredentials(t)
+	_, url := startEmulator(t, emulator.Config{})
+	dir := t.TempDir()
+	t.Chdir(dir)
+	code, out, errOut := runCLI(t, "import", "--endpoint", url, "-o", "-")
+	if code != 0 || !strings.Contains(out, "allowEmpty: true") {
+		t.Fatalf("import -o -: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "-")); err == nil {
+		t.Error("import -o - wrote a file named -")
+	}
+	if !strings.Contains(errOut, "no binding found in data center cn-hangzhou") || !strings.Contains(errOut, url) || !strings.Contains(errOut, "inferred") {
+		t.Errorf("nothing found, but stderr says: %q", errOut)
+	}
+}
+
+// TestApplySaysWhenTheListFailed: a failed list is said as such, not as
+// "0 of 0 changes failed".
+func TestApplySaysWhenTheListFailed(t *testing.T) {
+	setCredentials(t)
+	emu, url := startEmulator(t, emulator.Config{})
+	emu.SetFaults(emulator.Faults{Unavailable: 1})
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	writeFile(t, path, file(binding("hcloud", "1", "a", "HPUA0000000001")))
+	code, out, errOut := runCLI(t, "apply", "-f", path, "--endpoint", url, "--retry-attempts", "1")
+	if code != 1 || strings.Contains(out+errOut, "0 of 0") || !strings.Contains(errOut, "could not list the current bindings") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}

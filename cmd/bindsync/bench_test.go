@@ -207,3 +207,51 @@ func BenchmarkLoadCapSizedFile(b *testing.B) {
 		b.ReportMetric(peak/limit, "daemon-ratio-to-256MiB")
 	}
 }
+
+// BenchmarkEditToFirstCall10k: the edit latency of a 10,000-binding file
+// beside a one-binding file, in the same run on the same machine. Target:
+// the 10,000-binding p50 within 1.3 × the one-binding p50.
+func BenchmarkEditToFirstCall10k(b *testing.B) {
+	measure := func(emu *emulator.Emulator, url, path string, edit func(n int) string) time.Duration {
+		p := startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json", "--resync-interval", "10m")
+		eventually(b, "first pass", func() bool { return passesLogged(p) >= 1 })
+		var lat []time.Duration
+		for i := 1; i <= 11; i++ {
+			before := len(emu.Requests())
+			written := time.Now()
+			writeFile(b, path, edit(i))
+			var arrived time.Time
+			eventually(b, "the modify", func() bool {
+				for _, r := range emu.Requests()[before:] {
+					if r.Action == cloudsiem.ActionModifyBindAccount {
+						arrived = r.Time
+						return true
+					}
+				}
+				return false
+			})
+			lat = append(lat, arrived.Sub(written))
+			time.Sleep(time.Second) // spacing between edits, as people make them; not a wait for an event
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		p.wait(b, 30*time.Second)
+		slices.Sort(lat)
+		return lat[len(lat)/2]
+	}
+	for range b.N {
+		emu1, url1 := startEmulator(b, emulator.Config{})
+		emu1.Seed(seed("hcloud", "1", "v0", "HPUA0000000001"))
+		path1 := filepath.Join(b.TempDir(), "desired.yaml")
+		writeFile(b, path1, file(binding("hcloud", "1", "v0", "HPUA0000000001")))
+		one := measure(emu1, url1, path1, func(n int) string { return file(binding("hcloud", "1", fmt.Sprintf("v%d", n), "HPUA0000000001")) })
+
+		emu, url, path := tenThousand(b)
+		data := string(mustRead(b, path))
+		first := "account-000000000000"
+		ten := measure(emu, url, path, func(n int) string { return strings.Replace(data, first, fmt.Sprintf("renamed-%d", n), 1) })
+
+		b.ReportMetric(float64(one.Milliseconds()), "1-binding-p50-ms")
+		b.ReportMetric(float64(ten.Milliseconds()), "10k-p50-ms")
+		b.ReportMetric(float64(ten)/float64(one)/1.3, "ratio-to-target")
+	}
+}

@@ -124,7 +124,7 @@ func Load(path string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSource(src)
+	return parseSource(src, nil)
 }
 
 // readFile reads a regular file. A FIFO, a device or a socket is refused
@@ -178,6 +178,12 @@ func Parse(name string, data []byte) (*State, error) {
 	return parseWith(&parser{file: name}, name, data)
 }
 
+// ParseCached is Parse reusing, through cache, the entries an earlier parse
+// of the same file read cleanly (the watcher's reloads).
+func ParseCached(name string, data []byte, cache *EntryCache) (*State, error) {
+	return parseWith(&parser{file: name, cache: cache}, name, data)
+}
+
 func parseWith(p *parser, name string, data []byte) (*State, error) {
 	st := p.parse(data)
 	if len(p.problems) > 0 {
@@ -198,6 +204,10 @@ type parser struct {
 	fallback bool
 	// whole: never split the list (tests compare both ways).
 	whole bool
+	// cache: entries parsed by an earlier load (nil: none).
+	cache *EntryCache
+	// lastAccessLine is the accessId line of the entry binding parsed last.
+	lastAccessLine int
 }
 
 func (p *parser) add(line int, entry, format string, args ...any) {
@@ -227,7 +237,7 @@ func (p *parser) parse(data []byte) *State {
 		// binding at a time, not of all of them (about 30 times the file's
 		// size). Anything unusual falls back to the whole-document parse,
 		// which reports it.
-		chunked := &parser{file: p.file, items: items}
+		chunked := &parser{file: p.file, items: items, cache: p.cache}
 		if st := chunked.parseDocument(skeleton); st != nil && !chunked.fallback && len(chunked.problems) == 0 {
 			return st
 		}
@@ -438,11 +448,26 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 	}
 }
 
-// bindingItems parses the entries of p.items one at a time.
+// bindingItems parses the entries of p.items one at a time. An entry whose
+// text a previous load of the same file parsed without a problem is taken
+// from p.cache: an edit of one line of a 10,000-binding file parses one
+// entry, not 10,000.
 func (p *parser) bindingItems(st *State) {
 	seen := seenBindings{ids: map[plan.Key]seenAt{}, aks: map[akAt]seenAt{}}
 	nodes := 0
+	var next map[string]cachedEntry
+	if p.cache != nil {
+		next = make(map[string]cachedEntry, len(p.items))
+	}
 	for i, it := range p.items {
+		key := st.RegionID + "\x00" + string(it.text)
+		if c, ok := p.cache.get(key); ok {
+			nodes += c.nodes
+			entry := fmt.Sprintf("bindings[%d] (%s/%s)", i, c.b.CloudCode, c.b.AccountID)
+			p.claim(entry, it.line+c.line, it.line+c.accessLine, c.b, st, &seen)
+			next[key] = c
+			continue
+		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(it.text, &doc); err != nil || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
 			p.fallback = true
@@ -450,11 +475,48 @@ func (p *parser) bindingItems(st *State) {
 		}
 		shiftLines(&doc, it.line-1)
 		before := len(p.problems)
-		if nodes += p.checkNodes(&doc); nodes > maxNodes || len(p.problems) > before {
+		n := p.checkNodes(&doc)
+		if nodes += n; nodes > maxNodes || len(p.problems) > before {
 			p.fallback = true // the whole-document parse reports it
 			return
 		}
-		p.binding(i, doc.Content[0].Content[0], st, &seen)
+		kept := len(st.Desired.Bindings)
+		node := doc.Content[0].Content[0]
+		p.binding(i, node, st, &seen)
+		if next != nil && len(p.problems) == before && len(st.Desired.Bindings) > kept {
+			b := st.Desired.Bindings[kept]
+			b.Origin = ""
+			next[key] = cachedEntry{b: b, line: node.Line - it.line, accessLine: p.lastAccessLine - it.line, nodes: n}
+		}
+	}
+	p.cache.replace(next)
+}
+
+// EntryCache keeps the entries of the last load that parsed cleanly, by their
+// text, for the next load of the same file (the watcher keeps one). The zero
+// value is ready; a nil *EntryCache caches nothing.
+type EntryCache struct {
+	entries map[string]cachedEntry
+}
+
+type cachedEntry struct {
+	b                plan.Binding
+	line, accessLine int // relative to the entry's first line
+	nodes            int
+}
+
+func (c *EntryCache) get(key string) (cachedEntry, bool) {
+	if c == nil {
+		return cachedEntry{}, false
+	}
+	e, ok := c.entries[key]
+	return e, ok
+}
+
+// replace keeps only what the last load used: the cache never outgrows the file.
+func (c *EntryCache) replace(next map[string]cachedEntry) {
+	if c != nil && next != nil {
+		c.entries = next
 	}
 }
 
@@ -468,7 +530,6 @@ func shiftLines(n *yaml.Node, by int) {
 
 // binding checks entry i and adds it to st.
 func (p *parser) binding(i int, item *yaml.Node, st *State, seen *seenBindings) {
-	ids, aks := seen.ids, seen.aks
 	{ // one entry
 		entry := fmt.Sprintf("bindings[%d]", i)
 		if item.Kind != yaml.MappingNode {
@@ -527,21 +588,28 @@ func (p *parser) binding(i int, item *yaml.Node, st *State, seen *seenBindings) 
 		if len(p.problems) > before {
 			return
 		}
-		b.Origin = fmt.Sprintf("%s:%d", p.file, item.Line)
 		b = plan.Normalize(b)
-		if first, dup := ids[b.Key]; dup {
-			p.add(item.Line, entry, "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry, first.line)
-			return
-		}
-		ids[b.Key] = seenAt{item.Line, entry}
-		ak := akAt{b.RegionID, b.AccessID}
-		if first, dup := aks[ak]; dup {
-			p.add(fields["accessId"].Line, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry, first.line)
-			return
-		}
-		aks[ak] = seenAt{item.Line, entry}
-		st.Desired.Bindings = append(st.Desired.Bindings, b)
+		p.lastAccessLine = fields["accessId"].Line
+		p.claim(entry, item.Line, fields["accessId"].Line, b, st, seen)
 	}
+}
+
+// claim adds a parsed entry to st, unless its identity or its AccessKey is
+// already claimed by an earlier entry.
+func (p *parser) claim(entry string, line, accessLine int, b plan.Binding, st *State, seen *seenBindings) {
+	b.Origin = fmt.Sprintf("%s:%d", p.file, line)
+	if first, dup := seen.ids[b.Key]; dup {
+		p.add(line, entry, "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry, first.line)
+		return
+	}
+	seen.ids[b.Key] = seenAt{line, entry}
+	ak := akAt{b.RegionID, b.AccessID}
+	if first, dup := seen.aks[ak]; dup {
+		p.add(accessLine, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry, first.line)
+		return
+	}
+	seen.aks[ak] = seenAt{line, entry}
+	st.Desired.Bindings = append(st.Desired.Bindings, b)
 }
 
 // withIdentity appends "(cloudCode/accountId)" to an entry label when both

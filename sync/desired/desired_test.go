@@ -243,3 +243,28 @@ func TestSyntaxErrorsPointAtTheMistake(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCached: a reload that reuses the entries an earlier load parsed
+// says exactly what a fresh parse says, whatever the two files were.
+func FuzzParseCached(f *testing.F) {
+	const head = "version: 1\nbindings:\n"
+	entry := func(acct, name, ak string) string {
+		return "  - cloudCode: hcloud\n    accountId: \"" + acct + "\"\n    accountName: " + name + "\n    accessId: " + ak + "\n"
+	}
+	a := head + entry("1", "a", "AK1") + entry("2", "b", "AK2")
+	f.Add([]byte(a), []byte(head+entry("1", "renamed", "AK1")+entry("2", "b", "AK2")))
+	f.Add([]byte(a), []byte("# a comment shifts every line\n"+a))
+	f.Add([]byte(a), []byte(head+entry("2", "b", "AK2")+entry("1", "a", "AK1")))
+	f.Add([]byte(a), []byte(head+entry("1", "a", "AK1")+entry("1", "a", "AK1")))
+	f.Add([]byte(a), []byte("version: 1\nregionId: ap-southeast-1\nbindings:\n"+entry("1", "a", "AK1")+entry("2", "b", "AK2")))
+	f.Add([]byte(a), []byte(head+entry("1", "a", "AK1")+entry("3", "c", "AK1")))
+	f.Fuzz(func(t *testing.T, first, second []byte) {
+		var cache EntryCache
+		_, _ = ParseCached("f.yaml", first, &cache)
+		got, gotErr := ParseCached("f.yaml", second, &cache)
+		want, wantErr := Parse("f.yaml", second)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || (got == nil) != (want == nil) || got != nil && !reflect.DeepEqual(got.Desired, want.Desired) {
+			t.Fatalf("a cached reload differs from a fresh parse:\n%v\n%v", gotErr, wantErr)
+		}
+	})
+}

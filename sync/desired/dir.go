@@ -88,15 +88,27 @@ func readSource(path string) (source, error) {
 	return src, nil
 }
 
-// parseSource parses every file and merges them.
-func parseSource(src source) (*State, error) {
+// parseSource parses every file and merges them. caches (may be nil) holds
+// an entry cache per file, for reloads.
+func parseSource(src source, caches map[string]*EntryCache) (*State, error) {
+	parse := func(name string, data []byte) (*State, error) {
+		if caches == nil {
+			return Parse(name, data)
+		}
+		c := caches[name]
+		if c == nil {
+			c = &EntryCache{}
+			caches[name] = c
+		}
+		return ParseCached(name, data, c)
+	}
 	if !src.dir {
-		return Parse(src.files[0].name, src.files[0].data)
+		return parse(src.files[0].name, src.files[0].data)
 	}
 	var errs []error
 	var parts []*State
 	for _, f := range src.files {
-		st, err := Parse(f.name, f.data)
+		st, err := parse(f.name, f.data)
 		if err != nil {
 			errs = append(errs, err)
 			continue

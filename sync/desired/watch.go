@@ -45,9 +45,10 @@ type Watcher struct {
 	cfg      WatchConfig
 	log      *slog.Logger
 	changed  chan struct{}
-	force    chan chan<- error // reload requests, each with where to answer
-	lastSeen string            // hash of the last content read, valid or not
-	lastGood string            // hash of the last valid state sent
+	force    chan chan<- error      // reload requests, each with where to answer
+	caches   map[string]*EntryCache // per file: entries parsed by earlier loads
+	lastSeen string                 // hash of the last content read, valid or not
+	lastGood string                 // hash of the last valid state sent
 }
 
 // NewWatcher returns a watcher that considers initial (may be nil) the state
@@ -65,7 +66,7 @@ func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 30 * time.Second
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan chan<- error, 16)}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan chan<- error, 16), caches: map[string]*EntryCache{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -272,7 +273,7 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 		w.report(nil, readErr)
 		return nil, false, readErr
 	}
-	st, err = parseSource(src)
+	st, err = parseSource(src, w.caches)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}

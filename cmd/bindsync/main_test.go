@@ -414,7 +414,7 @@ func TestDaemonFollowsTheFile(t *testing.T) {
 	if got := names(emu); got["hcloud/1"] != "v3" {
 		t.Fatalf("bad edit changed bindings: %v", got)
 	}
-	if !strings.Contains(d.stderr.String(), "desired.yaml:2: YAML syntax") {
+	if !strings.Contains(d.stderr.String(), "desired.yaml:3:5: YAML syntax") {
 		t.Errorf("the log does not name the file and line:\n%s", d.stderr)
 	}
 

@@ -24,6 +24,17 @@ func locateSyntaxError(data []byte, line int, msg string) Problem {
 			return at(i+1, j+1, "indent with spaces: YAML does not allow tabs in indentation")
 		}
 	}
+	// An unclosed flow collection: the parser names the line before it.
+	if strings.Contains(msg, "expected ',' or '}'") || strings.Contains(msg, "expected ',' or ']'") {
+		for i := max(line-1, 0); i < len(lines); i++ {
+			l := lines[i]
+			for _, pair := range [][2]string{{"{", "}"}, {"[", "]"}} {
+				if strings.Count(l, pair[0]) > strings.Count(l, pair[1]) {
+					return at(i+1, strings.Index(l, pair[0])+1, fmt.Sprintf("this %s is not closed on its line: close it with %s (or write the entry as indented lines)", pair[0], pair[1]))
+				}
+			}
+		}
+	}
 	// Indentation: within a list of mappings, every key of an entry lines
 	// up with the first key after its '- ', and a new entry starts with '-'.
 	item, keys := -1, -1 // the column of the entries' '-' and of their keys

@@ -51,6 +51,11 @@ daemon() {
 }
 export -f daemon
 
+# A reader's HOME is fresh, but the Go caches are not the reader's business:
+# keep the build and module caches, or every run downloads and compiles all
+# over again.
+export GOCACHE="$(go env GOCACHE)" GOMODCACHE="$(go env GOMODCACHE)" GOPATH="$(go env GOPATH)"
+
 for doc in "$@"; do
   mapfile -t commands < <(awk '
     /^```sh$/ { in_block = 1; next }

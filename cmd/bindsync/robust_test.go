@@ -241,9 +241,16 @@ func TestAuthFailuresRecover(t *testing.T) {
 			failedMark := passesFailed(p)
 			eventually(t, "three more failed passes", func() bool { return passesFailed(p) >= failedMark+3 })
 			reqs := len(emu.Requests()) - reqBefore
-			// One list per pass, not retried: no storm.
-			if reqs > 3+2 {
+			// A pass sends its lists together (bindings and known keys, two
+			// cloud codes each): at most 4 requests, none retried; a retry
+			// of an auth error would add 4 more per list.
+			if reqs > 3*4+2 {
 				t.Errorf("%d requests in 3 failed passes: auth errors are being retried", reqs)
+			}
+			for _, r := range emu.Requests()[reqBefore:] {
+				if r.Mutating() {
+					t.Errorf("a mutating request while the credentials are refused: %+v", r)
+				}
 			}
 			if !strings.Contains(p.stderr.String(), tt.wantLog) {
 				t.Errorf("the log does not name %s", tt.wantLog)

@@ -136,7 +136,8 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 			}
 			e.m.ReloadSucceeded(unixNow())
 			log.Info("desired state loaded", "component", "watch", "hash", n.Hash[:12], "bindings", len(n.Desired.Bindings))
-			debug.FreeOSMemory()
+			// No FreeOSMemory here: it would stop the world before the new
+			// state is published; the pass it triggers frees memory after.
 		},
 	}, st)
 

@@ -268,3 +268,25 @@ func FuzzParseCached(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseScaling parses files of 1,000, 10,000 and 30,000 bindings
+// (the last near the 4 MiB cap) and reports the time per binding: linear
+// growth keeps it flat.
+func BenchmarkParseScaling(b *testing.B) {
+	for _, n := range []int{1000, 10000, 30000} {
+		var sb strings.Builder
+		sb.WriteString("version: 1\nregionId: cn-hangzhou\nbindings:\n")
+		for i := range n {
+			fmt.Fprintf(&sb, "  - cloudCode: hcloud\n    accountId: \"%d\"\n    accountName: \"team-%06d-production\"\n    accessId: \"HPUA%016d\"\n", 1000000000+i, i, i)
+		}
+		data := []byte(sb.String())
+		b.Run(fmt.Sprintf("bindings=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Parse("f.yaml", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(n), "µs/binding")
+		})
+	}
+}

@@ -17,6 +17,15 @@ import (
 //	POST /_emulator/keys      register AccessKeys (JSON []Key), as Security Center would
 //	PUT  /_emulator/answers   answer shapes (JSON Answers)
 func (e *Emulator) serveInspect(w http.ResponseWriter, r *http.Request) {
+	// apply decodes the JSON body into v and, if it parses, runs set.
+	apply := func(v any, set func()) {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		set()
+		w.WriteHeader(http.StatusNoContent)
+	}
 	switch r.Method + " " + r.URL.Path {
 	case "GET /_emulator/state":
 		writeJSON(w, "", http.StatusOK, e.Bindings())
@@ -26,48 +35,23 @@ func (e *Emulator) serveInspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, "", http.StatusOK, e.Counts())
 	case "PUT /_emulator/faults":
 		var f Faults
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&f); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		e.SetFaults(f)
-		w.WriteHeader(http.StatusNoContent)
+		apply(&f, func() { e.SetFaults(f) })
 	case "PUT /_emulator/quota":
 		var q struct {
 			PerSecond int `json:"perSecond"`
 		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&q); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		e.SetQuota(q.PerSecond)
-		w.WriteHeader(http.StatusNoContent)
+		apply(&q, func() { e.SetQuota(q.PerSecond) })
 	case "POST /_emulator/seed":
 		var bs []Binding
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&bs); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		e.Seed(bs...)
-		w.WriteHeader(http.StatusNoContent)
+		apply(&bs, func() { e.Seed(bs...) })
 	case "GET /_emulator/keys":
 		writeJSON(w, "", http.StatusOK, e.Keys())
 	case "POST /_emulator/keys":
 		var ks []Key
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&ks); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		e.Register(ks...)
-		w.WriteHeader(http.StatusNoContent)
+		apply(&ks, func() { e.Register(ks...) })
 	case "PUT /_emulator/answers":
 		var a Answers
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(&a); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		e.SetAnswers(a)
-		w.WriteHeader(http.StatusNoContent)
+		apply(&a, func() { e.SetAnswers(a) })
 	default:
 		http.NotFound(w, r)
 	}

@@ -35,31 +35,40 @@ func BenchmarkEditToFirstCall(b *testing.B) {
 	eventually(b, "first pass", func() bool { return len(emu.Requests()) >= 2 })
 
 	for range b.N {
-		var lat []time.Duration
-		for i := 1; i <= edits; i++ {
-			before := len(emu.Requests())
-			name := fmt.Sprintf("v%d-%d", i, time.Now().UnixNano())
-			written := time.Now()
-			writeFile(b, path, file(binding("hcloud", "1", name, "HPUA0000000001")))
-			var arrived time.Time
-			eventually(b, "the modify", func() bool {
-				for _, r := range emu.Requests()[before:] {
-					if r.Action == cloudsiem.ActionModifyBindAccount {
-						arrived = r.Time
-						return true
-					}
-				}
-				return false
-			})
-			lat = append(lat, arrived.Sub(written))
-			time.Sleep(time.Second) // spacing between edits (see above), not a wait for an event
-		}
+		lat := editLatencies(b, emu, path, edits, func(i int) string {
+			return file(binding("hcloud", "1", fmt.Sprintf("v%d-%d", i, time.Now().UnixNano()), "HPUA0000000001"))
+		})
 		slices.Sort(lat)
 		p50, p90 := lat[len(lat)/2], lat[len(lat)*9/10]
 		b.ReportMetric(float64(p50.Milliseconds()), "p50-ms")
 		b.ReportMetric(float64(p90.Milliseconds()), "p90-ms")
 		b.ReportMetric(float64(p50)/float64(300*time.Millisecond), "p50-ratio-to-300ms")
 	}
+}
+
+// editLatencies writes n edits a second apart (edit(i) is the content of
+// the i-th) and returns, for each, the time from the write to the emulator
+// receiving the ModifyBindAccount it causes.
+func editLatencies(b *testing.B, emu *emulator.Emulator, path string, n int, edit func(i int) string) []time.Duration {
+	var lat []time.Duration
+	for i := 1; i <= n; i++ {
+		before := len(emu.Requests())
+		written := time.Now()
+		writeFile(b, path, edit(i))
+		var arrived time.Time
+		eventually(b, "the modify", func() bool {
+			for _, r := range emu.Requests()[before:] {
+				if r.Action == cloudsiem.ActionModifyBindAccount {
+					arrived = r.Time
+					return true
+				}
+			}
+			return false
+		})
+		lat = append(lat, arrived.Sub(written))
+		time.Sleep(time.Second) // spacing between edits, as people make them; not a wait for an event
+	}
+	return lat
 }
 
 // tenThousand seeds an emulator with 10,000 bindings and writes the same
@@ -240,24 +249,7 @@ func BenchmarkEditToFirstCall10k(b *testing.B) {
 	measure := func(emu *emulator.Emulator, url, path string, edit func(n int) string) time.Duration {
 		p := startBinary(b, nil, "run", "-f", path, "--endpoint", url, "--listen-address", "127.0.0.1:0", "--admin-address", "", "--log-format", "json", "--resync-interval", "10m")
 		eventually(b, "first pass", func() bool { return passesLogged(p) >= 1 })
-		var lat []time.Duration
-		for i := 1; i <= 11; i++ {
-			before := len(emu.Requests())
-			written := time.Now()
-			writeFile(b, path, edit(i))
-			var arrived time.Time
-			eventually(b, "the modify", func() bool {
-				for _, r := range emu.Requests()[before:] {
-					if r.Action == cloudsiem.ActionModifyBindAccount {
-						arrived = r.Time
-						return true
-					}
-				}
-				return false
-			})
-			lat = append(lat, arrived.Sub(written))
-			time.Sleep(time.Second) // spacing between edits, as people make them; not a wait for an event
-		}
+		lat := editLatencies(b, emu, path, 11, edit)
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		p.wait(b, 30*time.Second)
 		slices.Sort(lat)

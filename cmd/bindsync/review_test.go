@@ -134,17 +134,11 @@ func TestApproveABlockedPlan(t *testing.T) {
 	}
 
 	call := func(method, addr, path, token string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		header := map[string]string{}
 		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+			header["Authorization"] = "Bearer " + token
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return adminCall(t, method, "http://"+addr+path, header)
 	}
 	get := func(addr, path, token string) (int, string) { return call(http.MethodGet, addr, path, token) }
 	post := func(addr, path, token string) (int, string) { return call(http.MethodPost, addr, path, token) }

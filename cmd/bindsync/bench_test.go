@@ -89,18 +89,21 @@ func tenThousand(b testing.TB) (*emulator.Emulator, string, string) {
 }
 
 // vmHWM reads the peak resident set size of pid, in bytes.
-func vmHWM(b *testing.B, pid int) int64 {
+func vmHWM(b *testing.B, pid int) int64 { return procStatusBytes(b, pid, "VmHWM") }
+
+// procStatusBytes reads a "Field:  N kB" line of /proc/PID/status, in bytes.
+func procStatusBytes(b *testing.B, pid int, field string) int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field+":") {
 			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
 			return kb * 1024
 		}
 	}
-	b.Fatal("no VmHWM")
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
 
@@ -115,17 +118,7 @@ func procStat(b *testing.B, pid int) (cpu time.Duration, rssBytes int64) {
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
 	cpu = time.Duration(utime+stime) * time.Second / hz
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			rssBytes = kb * 1024
-		}
-	}
-	return cpu, rssBytes
+	return cpu, procStatusBytes(b, pid, "VmRSS")
 }
 
 // passesLogged counts finished passes from the daemon's JSON log, which the

@@ -196,33 +196,22 @@ var (
 	date   = ""
 )
 
-func buildDate() string {
-	if date != "" {
-		return date
-	}
-	if v := buildSetting("vcs.time"); v != "" {
-		return v
-	}
-	return "unknown"
-}
+func buildDate() string { return stamped(date, "vcs.time") }
 
-func buildSetting(key string) string {
+func revision() string { return stamped(commit, "vcs.revision") }
+
+// stamped is the value set at link time, else the VCS stamp Go recorded as
+// the build setting key, else "unknown".
+func stamped(linked, key string) string {
+	if linked != "" {
+		return linked
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
-			if s.Key == key {
+			if s.Key == key && s.Value != "" {
 				return s.Value
 			}
 		}
-	}
-	return ""
-}
-
-func revision() string {
-	if commit != "" {
-		return commit
-	}
-	if v := buildSetting("vcs.revision"); v != "" {
-		return v
 	}
 	return "unknown"
 }

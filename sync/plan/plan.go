@@ -91,25 +91,47 @@ type Binding struct {
 // differences (spaces, case of the cloud code, an omitted region) never
 // show up as drift.
 func Normalize(b Binding) Binding {
-	b.Key = normalKey(b.Key)
-	b.AccountName = trim(b.AccountName)
-	b.AccessID = trim(b.AccessID)
+	b.normalize()
 	return b
 }
 
-func normalKey(k Key) Key {
-	k.CloudCode = strings.ToLower(trim(k.CloudCode))
+// normalize is Normalize in place: a plan normalises every binding, and a
+// copy of one costs more than the checks.
+func (b *Binding) normalize() {
+	b.Key.normalize()
+	b.AccountName = trim(b.AccountName)
+	b.AccessID = trim(b.AccessID)
+}
+
+func (k *Key) normalize() {
+	k.CloudCode = lower(trim(k.CloudCode))
 	k.AccountID = trim(k.AccountID)
 	k.RegionID = trim(k.RegionID)
 	if k.RegionID == "" {
 		k.RegionID = DefaultRegionID
 	}
+}
+
+func normalKey(k Key) Key {
+	k.normalize()
 	return k
 }
 
-// trim is strings.TrimSpace with a fast path for the usual clean value.
+// lower is strings.ToLower with a fast path for the usual lower-case value.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// trim is strings.TrimSpace with a fast path for the usual clean value: the
+// first and the last byte printable ASCII (0x21 to 0x7f, tested as one
+// unsigned comparison each).
 func trim(s string) string {
-	if s == "" || s[0] > ' ' && s[0] < 0x80 && s[len(s)-1] > ' ' && s[len(s)-1] < 0x80 {
+	if s == "" || s[0]-0x21 < 0x5f && s[len(s)-1]-0x21 < 0x5f {
 		return s
 	}
 	return strings.TrimSpace(s)
@@ -301,9 +323,9 @@ type holder struct {
 // Compute is the whole diff. It is deterministic: changes and findings are
 // ordered by operation and key.
 //
-// It is built for large inputs (100,000 bindings on each side in well under
-// 50 ms): one index over the observed keys, matches marked in a slice rather
-// than a second map, and the accessId holder index built only for the few
+// It is built for large inputs (100,000 bindings on each side in under
+// 50 ms): one compact index over the observed keys (index.go), bindings
+// compared in place, matches marked in a slice rather than a second map, and the accessId holder index built only for the few
 // accessIds a create or an accessId change needs.
 func Compute(desired Desired, observed []Binding, opts Options) Plan {
 	opts = opts.withDefaults()
@@ -311,10 +333,10 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 
 	index, dupKeys := newKeyIndex(observed)
 	// obs normalises an observed binding on demand (cheaper than a copy of
-	// all), reusing the key the index already normalised.
+	// all: most are never looked at twice).
 	obs := func(i int32) Binding {
 		b := observed[i]
-		b.Key, b.AccountName, b.AccessID = index.keys[i], trim(b.AccountName), trim(b.AccessID)
+		b.Key, b.AccountName, b.AccessID = normalKey(b.Key), trim(b.AccountName), trim(b.AccessID)
 		return b
 	}
 	var dups map[Key][]Binding // identities observed more than once
@@ -339,8 +361,9 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 	// A repeated desired identity (the parser refuses them) counts once: an
 	// observed one is caught by its matched flag, the rest by this small set.
 	seenUnobserved := map[Key]bool{}
-	for _, d := range desired.Bindings {
-		d = Normalize(d)
+	for di := range desired.Bindings {
+		d := desired.Bindings[di]
+		d.normalize()
 		i := index.find(d.Key)
 		ok := i >= 0
 		if ok && matched[i] || !ok && seenUnobserved[d.Key] {
@@ -360,14 +383,14 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 			continue
 		}
 		matched[i] = true
-		o := obs(i)
-		switch {
-		case o.AccessID != d.AccessID:
+		// Compared in place: most bindings are in sync and are never copied.
+		switch o := &observed[i]; {
+		case trim(o.AccessID) != d.AccessID:
 			candidates = append(candidates, candidate{d, i})
 			needAK[akKey{d.RegionID, d.AccessID}] = true
-		case o.AccountName != d.AccountName:
+		case trim(o.AccountName) != d.AccountName:
 			p.Counts.Drifted++
-			oc, dc := o, d // only changes keep pointers: the in-sync path allocates nothing
+			oc, dc := obs(i), d // only changes keep pointers: the in-sync path allocates nothing
 			p.Changes = append(p.Changes, Change{Op: OpUpdate, Key: d.Key, Old: &oc, New: &dc})
 		default:
 			p.Counts.InSync++
@@ -456,54 +479,6 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 	})
 	p.gate(opts)
 	return p
-}
-
-// keyIndex finds observed bindings by identity. It is keyed by accountId
-// alone (a string map, the fastest kind Go has) with a chain through the
-// rare bindings that share an accountId across cloud codes or views.
-type keyIndex struct {
-	head map[string]int32
-	next []int32
-	keys []Key
-}
-
-// newKeyIndex indexes observed; dups holds identities seen more than once.
-func newKeyIndex(observed []Binding) (x keyIndex, dups map[Key]bool) {
-	x = keyIndex{head: make(map[string]int32, len(observed)), next: make([]int32, len(observed)), keys: make([]Key, len(observed))}
-	for i := range observed {
-		k := normalKey(observed[i].Key)
-		x.keys[i] = k
-		h, ok := x.head[k.AccountID]
-		if !ok {
-			h = -1
-		}
-		for j := h; j >= 0; j = x.next[j] {
-			if x.keys[j] == k {
-				if dups == nil {
-					dups = map[Key]bool{}
-				}
-				dups[k] = true
-				break
-			}
-		}
-		x.next[i] = h
-		x.head[k.AccountID] = int32(i)
-	}
-	return x, dups
-}
-
-// find returns the index of the last observed binding with key k, or -1.
-func (x keyIndex) find(k Key) int32 {
-	h, ok := x.head[k.AccountID]
-	if !ok {
-		return -1
-	}
-	for j := h; j >= 0; j = x.next[j] {
-		if x.keys[j] == k {
-			return j
-		}
-	}
-	return -1
 }
 
 // matchAll marks every observed binding with key k as matched.

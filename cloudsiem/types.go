@@ -182,9 +182,24 @@ type listResponse struct {
 	Data []listItem `json:"Data"` // absent or null: an empty list, as the official SDK's model reads it
 }
 
-// listItem is a Data[] entry as it arrived, with pointers so that a missing
-// required field can be told from a zero value.
+// listItem is a Data[] entry as it arrived. The has flags tell a missing
+// (or null) required field from a zero value.
 type listItem struct {
+	BindID          int64
+	AccountID       string
+	AccountName     string
+	AccessID        string
+	CloudCode       string
+	CreateUser      string
+	ModifyTime      string
+	DataSourceCount int64
+
+	hasBindID, hasAccountID, hasCloudCode bool
+}
+
+// listItemJSON is a Data[] entry as encoding/json reads it, when the fast
+// reader (decode.go) leaves an answer to it: pointers tell a missing field.
+type listItemJSON struct {
 	BindID          *int64  `json:"BindId"`
 	AccountID       *string `json:"AccountId"`
 	AccountName     string  `json:"AccountName"`
@@ -193,6 +208,24 @@ type listItem struct {
 	CreateUser      string  `json:"CreateUser"`
 	ModifyTime      string  `json:"ModifyTime"`
 	DataSourceCount int64   `json:"DataSourceCount"`
+}
+
+func (it *listItem) UnmarshalJSON(b []byte) error {
+	var j listItemJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*it = listItem{AccountName: j.AccountName, AccessID: j.AccessID, CreateUser: j.CreateUser, ModifyTime: j.ModifyTime, DataSourceCount: j.DataSourceCount}
+	if j.BindID != nil {
+		it.BindID, it.hasBindID = *j.BindID, true
+	}
+	if j.AccountID != nil {
+		it.AccountID, it.hasAccountID = *j.AccountID, true
+	}
+	if j.CloudCode != nil {
+		it.CloudCode, it.hasCloudCode = *j.CloudCode, true
+	}
+	return nil
 }
 
 type countResponse struct {

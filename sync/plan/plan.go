@@ -303,6 +303,18 @@ func (p Plan) Count(op Op) int {
 	return n
 }
 
+// BindsKeys reports whether the plan binds an AccessKey: it creates a
+// binding or changes the key of one. Only such a plan is changed by
+// Options.Known, so only such a plan needs the keys listed.
+func (p Plan) BindsKeys() bool {
+	for _, c := range p.Changes {
+		if c.Op == OpCreate || c.Op == OpUpdate && c.Old.AccessID != c.New.AccessID {
+			return true
+		}
+	}
+	return false
+}
+
 // Empty reports whether the plan changes nothing.
 func (p Plan) Empty() bool { return len(p.Changes) == 0 }
 

@@ -70,7 +70,7 @@ type Reconciler struct {
 	workers  int
 	dryRun   bool
 	regionID string
-	// checkKeys: list the known AccessKeys each pass (see KnownKeys).
+	// checkKeys: list the known AccessKeys when a pass binds one (see planWith).
 	checkKeys  bool
 	approvable bool
 	backoffs   *backoffs
@@ -208,7 +208,11 @@ func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Bindin
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	var out []plan.Binding
+	n := 0
+	for _, accounts := range lists {
+		n += len(accounts)
+	}
+	out := make([]plan.Binding, 0, n)
 	for i, accounts := range lists {
 		for _, a := range accounts {
 			out = append(out, fromAPI(views[i].scope, a))
@@ -217,24 +221,44 @@ func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Bindin
 	return out, nil
 }
 
-// KnownKeys lists, once per managed view and cloud code, the AccessKeys
-// Threat Analysis knows (ListAccountAccessId). A failure is not fatal: the
-// pass plans without the check, as before it existed, and says so.
+// KnownKeys lists, once per managed view and cloud code and all at once,
+// the AccessKeys Threat Analysis knows (ListAccountAccessId). A failure is
+// not fatal: the pass plans without the check, as before it existed, and
+// says so.
 func (r *Reconciler) KnownKeys(ctx context.Context, d plan.Desired) *plan.KnownKeys {
-	known := plan.NewKnownKeys()
+	type view struct {
+		scope plan.Scope
+		code  string
+	}
+	var views []view
 	for _, scope := range d.ManagedScopes() {
 		for _, code := range cloudsiem.CloudCodes {
-			keys, err := r.api.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: r.view(scope), CloudCode: code})
+			views = append(views, view{scope, code})
+		}
+	}
+	lists := make([][]cloudsiem.KnownAccessKey, len(views))
+	var g errgroup.Group
+	for i, v := range views {
+		g.Go(func() error {
+			keys, err := r.api.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: r.view(v.scope), CloudCode: v.code})
 			if err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn("cannot list the AccessKeys Threat Analysis knows; planning without checking them (grant yundun-sas:ListAccountAccessId)",
-						"cloud_code", code, "scope", scope.String(), "err", err)
+						"cloud_code", v.code, "scope", v.scope.String(), "err", err)
 				}
-				return nil
+				return err
 			}
-			for _, k := range keys {
-				known.Add(plan.KnownKey{AccessID: k.AccessID, AccessIDMd5: k.AccessIDMd5, AccountID: k.AccountID, CloudCode: code, Bound: k.Bound == 1})
-			}
+			lists[i] = keys
+			return nil
+		})
+	}
+	if g.Wait() != nil {
+		return nil
+	}
+	known := plan.NewKnownKeys()
+	for i, keys := range lists {
+		for _, k := range keys {
+			known.Add(plan.KnownKey{AccessID: k.AccessID, AccessIDMd5: k.AccessIDMd5, AccountID: k.AccountID, CloudCode: views[i].code, Bound: k.Bound == 1})
 		}
 	}
 	return known
@@ -245,22 +269,25 @@ func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error
 	return r.planWith(ctx, d, r.opts)
 }
 
-// planWith lists the bindings and, beside them, the known keys.
+// planWith lists the bindings and plans. Only a plan that would bind an
+// AccessKey (a create, or a change of a binding's key) needs the keys Threat
+// Analysis knows; then they are listed and the plan made again with them.
+// A pass with nothing to bind, which is most passes, lists no key: at
+// 10,000 bindings the key lists cost as much CPU as the binding lists, and
+// they take from the same API quota. A pass that binds pays one more round
+// trip.
 func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Options) (plan.Plan, error) {
-	var known *plan.KnownKeys
-	keysDone := make(chan struct{})
-	go func() {
-		defer close(keysDone)
-		if r.checkKeys {
-			known = r.KnownKeys(ctx, d)
-		}
-	}()
 	observed, err := r.Observe(ctx, d)
-	<-keysDone
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	opts.Known = known
+	p := plan.Compute(d, observed, opts)
+	if !r.checkKeys || !p.BindsKeys() {
+		return p, nil
+	}
+	if opts.Known = r.KnownKeys(ctx, d); opts.Known == nil {
+		return p, nil
+	}
 	return plan.Compute(d, observed, opts), nil
 }
 

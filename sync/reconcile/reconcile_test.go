@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -329,10 +330,10 @@ func TestLimiterPacesCalls(t *testing.T) {
 		if _, err := e.rec.RunOnce(context.Background(), desired); err != nil {
 			t.Fatal(err)
 		}
-		// 2 binding lists, 2 key lists and 5 updates at 1/s with a burst of
-		// 1: the first is free.
-		if got := time.Since(start); got != 8*time.Second {
-			t.Errorf("pass took %v of fake time, want 8s", got)
+		// 2 binding lists and 5 updates (of names: no key list) at 1/s
+		// with a burst of 1: the first is free.
+		if got := time.Since(start); got != 6*time.Second {
+			t.Errorf("pass took %v of fake time, want 6s", got)
 		}
 	})
 }
@@ -786,4 +787,54 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestKeysAreListedOnlyToBind: a pass lists the AccessKeys Threat Analysis
+// knows only when it would bind one (a create, or a new key for a binding);
+// a pass that is in sync or only renames lists none.
+func TestKeysAreListedOnlyToBind(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Upsert}}})
+	e.emu.Seed(seed("hcloud", "1", "one", "HPUA0000000001"))
+	e.emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUA0000000002", AccountID: "2"})
+	e.emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUA0000000003", AccountID: "1"})
+	keyLists := func() int {
+		n := 0
+		for _, r := range e.emu.Requests() {
+			if r.Action == cloudsiem.ActionListAccountAccessID {
+				n++
+			}
+		}
+		return n
+	}
+	for _, step := range []struct {
+		name     string
+		desired  []plan.Binding
+		keyLists int // ListAccountAccessId calls this pass: one per cloud code, or none
+	}{
+		{"in sync", []plan.Binding{want("hcloud", "1", "one", "HPUA0000000001")}, 0},
+		{"a rename", []plan.Binding{want("hcloud", "1", "renamed", "HPUA0000000001")}, 0},
+		{"a create", []plan.Binding{want("hcloud", "1", "renamed", "HPUA0000000001"), want("hcloud", "2", "two", "HPUA0000000002")}, 2},
+		{"a new key", []plan.Binding{want("hcloud", "1", "renamed", "HPUA0000000003"), want("hcloud", "2", "two", "HPUA0000000002")}, 2},
+		{"a new key not registered", []plan.Binding{want("hcloud", "1", "renamed", "HPUA0000000009"), want("hcloud", "2", "two", "HPUA0000000002")}, 2},
+	} {
+		before := keyLists()
+		res, err := e.rec.RunOnce(t.Context(), plan.Desired{Bindings: step.desired})
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := keyLists() - before; got != step.keyLists {
+			t.Errorf("%s: %d key lists, want %d", step.name, got, step.keyLists)
+		}
+		if step.name == "a new key not registered" && res.Plan.Counts.AwaitingKey != 1 {
+			t.Errorf("%s: %d awaiting their key, want 1", step.name, res.Plan.Counts.AwaitingKey)
+		}
+	}
+	var names []string
+	for _, b := range e.emu.Bindings() {
+		names = append(names, b.AccountName+"/"+b.AccessID)
+	}
+	slices.Sort(names)
+	if want := []string{"renamed/HPUA0000000003", "two/HPUA0000000002"}; !slices.Equal(names, want) {
+		t.Errorf("bindings %v, want %v", names, want)
+	}
 }

@@ -38,6 +38,7 @@ type daemonFlags struct {
 	shutdownTimeout time.Duration
 	webConfigFile   string
 	keyRecheck      time.Duration
+	listReuse       time.Duration
 }
 
 func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
@@ -48,6 +49,7 @@ func (d *daemonFlags) register(fs *flag.FlagSet, withFile bool) {
 	fs.DurationVar(&d.resync, "resync-interval", 5*time.Minute, "re-list and repair drift this often (±10% jitter)")
 	fs.DurationVar(&d.poll, "poll-interval", 30*time.Second, "re-read the file this often even without file events")
 	fs.DurationVar(&d.keyRecheck, "key-recheck-interval", 30*time.Second, "while a binding awaits its AccessKey's registration, list the known keys again this often")
+	fs.DurationVar(&d.listReuse, "list-reuse", reconcile.DefaultListReuse, "a pass that follows an edit of the file plans from a list at most this old (kept up to date with bindsync's own changes) instead of listing again; 0: always list first")
 	fs.DurationVar(&d.debounce, "debounce", 100*time.Millisecond, "quiet time after a file event before reading")
 	fs.DurationVar(&d.shutdownTimeout, "shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight calls may take to finish (longer than --request-timeout)")
 	fs.StringVar(&d.webConfigFile, "web.config.file", "", "TLS and basic auth for both listeners, in the Prometheus exporter-toolkit web configuration format")
@@ -60,6 +62,9 @@ func (d *daemonFlags) validate() error {
 	}
 	if d.resync < time.Second || d.poll < 100*time.Millisecond || d.debounce <= 0 || d.shutdownTimeout <= 0 || d.keyRecheck < time.Second {
 		errs = append(errs, errors.New("--resync-interval must be at least 1s, --poll-interval at least 100ms, --debounce and --shutdown-timeout positive, --key-recheck-interval at least 1s"))
+	}
+	if d.listReuse < 0 {
+		errs = append(errs, errors.New("--list-reuse must not be negative (0 lists before every pass)"))
 	}
 	if d.shutdownTimeout > 0 && d.reqTimeout > 0 && d.shutdownTimeout <= d.reqTimeout {
 		// A mutation on the wire at SIGTERM may take a whole attempt; cut
@@ -86,7 +91,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, stdo
 func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) error {
 	started := time.Now()
 	// An invalid file at start-up is fatal: there is no last good state yet.
-	st, err := desired.Load(d.file)
+	// The entries read now are the watcher's to reuse on the first edit.
+	caches := desired.EntryCaches{}
+	st, err := desired.LoadCached(d.file, caches)
 	if err != nil {
 		return err
 	}
@@ -101,7 +108,7 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 		}
 		debug.FreeOSMemory()
 	}
-	e, err := newEngine(&d.common, st, log, engineOpts{creds: h.creds, afterPass: afterPass, approvable: d.admin != ""})
+	e, err := newEngine(&d.common, st, log, engineOpts{creds: h.creds, afterPass: afterPass, approvable: d.admin != "", listReuse: d.listReuse})
 	if err != nil {
 		return err
 	}
@@ -115,6 +122,7 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 	latest := desired.NewLatest(st)
 	watcher := desired.NewWatcher(desired.WatchConfig{
 		Path:     d.file,
+		Caches:   caches,
 		Debounce: d.debounce,
 		Poll:     d.poll,
 		Logger:   log.With("component", "watch"),
@@ -197,7 +205,9 @@ func runDaemon(ctx context.Context, d *daemonFlags, log *slog.Logger, h hooks) e
 				return nil
 			case <-hup:
 				log.Info("SIGHUP: reloading the desired state")
-				_ = watcher.Reload(gctx) // the outcome is logged by OnLoad
+				if watcher.Reload(gctx) == nil { // the outcome is logged by OnLoad
+					requestPass(kick)
+				}
 			}
 		}
 	})
@@ -338,6 +348,15 @@ func loopbackAddr(addr string) bool {
 }
 
 // adminMux serves the endpoints that change behaviour.
+// requestPass asks the loop for a pass that lists first (a reload or an
+// approval is a person asking to look again), without waiting for it.
+func requestPass(kick chan<- struct{}) {
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
+}
+
 func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{}, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /-/reload", func(rw http.ResponseWriter, r *http.Request) {
@@ -347,6 +366,7 @@ func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{
 			http.Error(rw, "reload failed; the last good desired state stays in force:\n"+err.Error(), http.StatusBadRequest)
 			return
 		}
+		requestPass(kick)
 		fmt.Fprintln(rw, "reloaded")
 	})
 	mux.HandleFunc("GET /-/plan", func(rw http.ResponseWriter, r *http.Request) {
@@ -375,10 +395,7 @@ func adminMux(w *desired.Watcher, rec *reconcile.Reconciler, kick chan<- struct{
 			return
 		}
 		log.Warn("plan approved over the admin endpoint", "hash", hash, "remote", r.RemoteAddr)
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
+		requestPass(kick)
 		rw.WriteHeader(http.StatusAccepted)
 		fmt.Fprintf(rw, "approved %s; the next pass applies it if the plan is still the same\n", hash)
 	})

@@ -29,6 +29,7 @@ type engineOpts struct {
 	creds      cloudsiem.CredentialSource // nil: the credentials chain
 	afterPass  func(reconcile.Result, error)
 	approvable bool // the daemon's admin endpoints can approve a blocked plan
+	listReuse  time.Duration
 }
 
 func newEngine(c *common, st *desired.State, log *slog.Logger, o engineOpts) (*engine, error) {
@@ -52,8 +53,19 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, o engineOpts) (*e
 		RegionIDParam: c.regionIDParam,
 		AfterPass:     o.afterPass,
 		Approvable:    o.approvable,
+		ListReuse:     listReuse(o.listReuse),
 	})
 	return &engine{reg: reg, m: m, lim: lim, client: client, rec: rec}, nil
+}
+
+// listReuse maps the flag (0: never reuse) to reconcile.Config.ListReuse
+// (0: the default; negative: never). The one-shot commands never reuse a
+// list: they only run the first pass.
+func listReuse(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // newClient is the API client with its adaptive limiter, reporting to m.

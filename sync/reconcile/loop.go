@@ -37,7 +37,8 @@ type DesiredSource interface {
 // so. Every event source and what it does is in the one select below.
 // Passes never overlap; each reads the newest state just before it plans, so
 // states that arrived during a pass coalesce and an older one is never
-// applied. It returns nil when ctx ends, after the pass in progress has
+// applied. A pass that follows an edit plans from the last list while it is
+// recent (Config.ListReuse, see lastList); every other pass lists. It returns nil when ctx ends, after the pass in progress has
 // wound down.
 func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan struct{}, s Schedule) error {
 	if s.Resync <= 0 {
@@ -49,8 +50,9 @@ func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan str
 	if s.KeyRecheck <= 0 {
 		s.KeyRecheck = 30 * time.Second
 	}
+	reuse := false // the first pass lists
 	for {
-		res, _ := r.RunOnce(ctx, src.Desired())
+		res, _ := r.runOnce(ctx, src.Desired(), reuse)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -63,14 +65,18 @@ func (r *Reconciler) Run(ctx context.Context, src DesiredSource, kick <-chan str
 		case <-ctx.Done(): // shutdown
 			timer.Stop()
 			return nil
-		case <-src.Changed(): // the file changed: plan from the newest state
+		case <-src.Changed(): // the file changed: plan from the newest state, from the last list if it is recent
+			reuse = true
 		case <-kick: // an approval or a reload asked for a pass now
-		case <-timer.C: // resync (or the retry of a failed pass)
+			reuse = false
+		case <-timer.C: // resync (or the retry of a failed pass): list
+			reuse = false
 		}
 		timer.Stop()
 		// One pass covers whatever else arrived meanwhile.
 		select {
 		case <-kick:
+			reuse = false
 		default:
 		}
 	}

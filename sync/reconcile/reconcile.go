@@ -50,6 +50,11 @@ type Config struct {
 	// SkipKeyCheck plans without listing the AccessKeys Threat Analysis
 	// knows: creates and accessId changes are attempted whatever the key.
 	SkipKeyCheck bool
+	// ListReuse is how long after a list a pass that follows an edit of the
+	// desired state plans from it (kept up to date with bindsync's own
+	// changes) instead of listing again. Zero: DefaultListReuse; negative:
+	// every pass lists.
+	ListReuse time.Duration
 	// Approvable says a person can approve a blocked plan (the daemon's
 	// admin endpoints); the log line of a blocked plan says how. Otherwise
 	// (a one-shot apply) it says to re-run with --force or a saved plan.
@@ -78,6 +83,9 @@ type Reconciler struct {
 	// trusted is how many bindings the last list that was not collapsed
 	// showed: the baseline of the collapse gate (plan.Options.ObservedBefore).
 	trusted int
+	// list is the last list, for passes that follow an edit (observed.go).
+	list      lastList
+	listReuse time.Duration
 
 	afterPass func(Result, error)
 	rev       review
@@ -112,6 +120,10 @@ func New(cfg Config) *Reconciler {
 		approvable: cfg.Approvable,
 		backoffs:   newBackoffs(cfg.Backoff),
 		afterPass:  cfg.AfterPass,
+		listReuse:  cfg.ListReuse,
+	}
+	if r.listReuse == 0 {
+		r.listReuse = DefaultListReuse
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -154,6 +166,9 @@ type Result struct {
 	Changes  []ChangeResult
 	Blocked  bool
 	Duration time.Duration
+	// ReusedList: the pass planned from the last list (it followed an edit
+	// of the desired state) instead of listing.
+	ReusedList bool
 }
 
 // Count returns how many changes of op ended with outcome.
@@ -266,7 +281,8 @@ func (r *Reconciler) KnownKeys(ctx context.Context, d plan.Desired) *plan.KnownK
 
 // Plan lists and plans without applying anything.
 func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error) {
-	return r.planWith(ctx, d, r.opts)
+	p, _, err := r.planWith(ctx, d, r.opts, false)
+	return p, err
 }
 
 // planWith lists the bindings and plans. Only a plan that would bind an
@@ -276,19 +292,30 @@ func (r *Reconciler) Plan(ctx context.Context, d plan.Desired) (plan.Plan, error
 // 10,000 bindings the key lists cost as much CPU as the binding lists, and
 // they take from the same API quota. A pass that binds pays one more round
 // trip.
-func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Options) (plan.Plan, error) {
-	observed, err := r.Observe(ctx, d)
-	if err != nil {
-		return plan.Plan{}, err
+//
+// With reuse, a list younger than the reuse window (see lastList) is
+// planned from instead of listing; reused says it was.
+func (r *Reconciler) planWith(ctx context.Context, d plan.Desired, opts plan.Options, reuse bool) (p plan.Plan, reused bool, err error) {
+	scopes := d.ManagedScopes()
+	var observed []plan.Binding
+	if reused = reuse && r.list.usable(scopes, time.Now(), r.listReuse); reused {
+		observed = r.list.bindings
+	} else {
+		listedAt := time.Now()
+		if observed, err = r.Observe(ctx, d); err != nil {
+			r.list.drop()
+			return plan.Plan{}, false, err
+		}
+		r.list.keep(observed, scopes, listedAt)
 	}
-	p := plan.Compute(d, observed, opts)
+	p = plan.Compute(d, observed, opts)
 	if !r.checkKeys || !p.BindsKeys() {
-		return p, nil
+		return p, reused, nil
 	}
 	if opts.Known = r.KnownKeys(ctx, d); opts.Known == nil {
-		return p, nil
+		return p, reused, nil
 	}
-	return plan.Compute(d, observed, opts), nil
+	return plan.Compute(d, observed, opts), reused, nil
 }
 
 // Options returns the plan options the reconciler plans with.
@@ -297,10 +324,16 @@ func (r *Reconciler) Options() plan.Options { return r.opts }
 // RunOnce lists, plans and applies. The error joins every failure; a
 // blocked plan is not an error (Result.Blocked says so).
 func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error) {
+	return r.runOnce(ctx, d, false)
+}
+
+// runOnce is RunOnce; reuse lets it plan from the last list (a pass that
+// follows an edit of the file).
+func (r *Reconciler) runOnce(ctx context.Context, d plan.Desired, reuse bool) (Result, error) {
 	return r.pass(func() (Result, error) {
 		opts := r.opts
 		opts.ObservedBefore = r.trusted
-		p, err := r.planWith(ctx, d, opts)
+		p, reused, err := r.planWith(ctx, d, opts, reuse)
 		if err != nil {
 			return Result{}, err
 		}
@@ -313,7 +346,10 @@ func (r *Reconciler) RunOnce(ctx context.Context, d plan.Desired) (Result, error
 			// a service that keeps answering nothing stays blocked.
 			r.trusted = p.Counts.Observed
 		}
-		return r.execute(ctx, p, digest)
+		res, err := r.execute(ctx, p, digest)
+		res.ReusedList = reused
+		r.list.fold(res.Changes)
+		return res, err
 	})
 }
 
@@ -577,6 +613,9 @@ func (r *Reconciler) record(res Result, err error) {
 		"failed", len(res.Failures()), "in_sync", res.Plan.Counts.InSync, "reported", len(res.Plan.Findings), "awaiting_key", res.Plan.Counts.AwaitingKey}
 	if r.dryRun {
 		attrs = append(attrs, "dry_run", true, "would_apply", len(res.Plan.Changes))
+	}
+	if res.ReusedList {
+		attrs = append(attrs, "list", "reused")
 	}
 	if err != nil {
 		attrs = append(attrs, "err", err)

@@ -838,3 +838,84 @@ func TestKeysAreListedOnlyToBind(t *testing.T) {
 		t.Errorf("bindings %v, want %v", names, want)
 	}
 }
+
+// TestEditsPlanFromTheLastList: a pass that follows an edit plans from the
+// last list, kept up to date with bindsync's own changes, and lists again
+// once the list is older than the reuse window, after a failure, and at
+// every resync.
+func TestEditsPlanFromTheLastList(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Upsert, MaxChangeRatio: 1}}})
+		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
+		e.emu.Seed(seed("hcloud", "2", "y", "HPUA0000000002"))
+		lists := func() int {
+			n := 0
+			for _, r := range e.emu.Requests() {
+				if r.Action == cloudsiem.ActionListBindAccount {
+					n++
+				}
+			}
+			return n
+		}
+		files := func(x string) plan.Desired {
+			return plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", x, "HPUA0000000001"), want("hcloud", "2", "y", "HPUA0000000002")}}
+		}
+		src := &slot{d: files("v1"), changed: make(chan struct{}, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() {
+			done <- e.rec.Run(ctx, src, nil, Schedule{Resync: 10 * time.Minute, RetryBase: 5 * time.Second})
+		}()
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		listed := lists()
+		if listed != 2 || state(e.emu)[0] != "hcloud/1=v1/HPUA0000000001" {
+			t.Fatalf("first pass: %d lists, %v", listed, state(e.emu))
+		}
+
+		// Edits within the window: no list. Going back to the name first
+		// listed needs the list to know that bindsync renamed it since.
+		for _, name := range []string{"v2", "v3", "old"} {
+			time.Sleep(5 * time.Second)
+			src.set(files(name))
+			synctest.Wait()
+			if got := state(e.emu)[0]; got != "hcloud/1="+name+"/HPUA0000000001" {
+				t.Fatalf("edit to %s: %v", name, state(e.emu))
+			}
+		}
+		if lists() != listed {
+			t.Fatalf("edits within the window listed %d times", lists()-listed)
+		}
+
+		// A list gone stale behind bindsync's back: the change it causes is
+		// refused, the list is dropped, and the retry lists and repairs.
+		c, _ := cloudsiem.New(cloudsiem.Config{Endpoint: "http://127.0.0.1:1", Credentials: cloudsiem.StaticCredentials(cred), HTTPClient: &http.Client{Transport: e.emu.Transport()}})
+		if _, err := c.DeleteBindAccount(ctx, cloudsiem.DeleteBindAccountRequest{BindID: 1000, CloudCode: "hcloud", AccountID: "1", AccessID: "HPUA0000000001"}); err != nil {
+			t.Fatal(err)
+		}
+		src.set(files("v4"))
+		synctest.Wait()
+		if got := testutil.ToFloat64(e.m.ReconcileRuns.WithLabelValues("failure")); got != 1 {
+			t.Fatalf("%v failed passes after the stale edit, want 1", got)
+		}
+		time.Sleep(6 * time.Second) // the retry
+		synctest.Wait()
+		if got := state(e.emu); lists() != listed+2 || len(got) != 2 || got[0] != "hcloud/1=v4/HPUA0000000001" {
+			t.Fatalf("after the retry: %d more lists, %v", lists()-listed, got)
+		}
+		for _, r := range e.emu.Requests() {
+			if r.Mutating() && r.Params["AccountName"] != "" && !slices.Contains([]string{"v1", "v2", "v3", "old", "v4"}, r.Params["AccountName"]) {
+				t.Errorf("a request carried a name no file had: %+v", r)
+			}
+		}
+
+		// Past the window, an edit lists first.
+		listed = lists()
+		time.Sleep(DefaultListReuse)
+		src.set(files("v5"))
+		synctest.Wait()
+		if lists() != listed+2 {
+			t.Errorf("an edit %v after the list listed %d times, want 2", DefaultListReuse, lists()-listed)
+		}
+	})
+}

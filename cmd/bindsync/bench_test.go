@@ -49,7 +49,7 @@ func BenchmarkEditToFirstCall(b *testing.B) {
 // editLatencies writes n edits a second apart (edit(i) is the content of
 // the i-th) and returns, for each, the time from the write to the emulator
 // receiving the ModifyBindAccount it causes.
-func editLatencies(b *testing.B, emu *emulator.Emulator, path string, n int, edit func(i int) string) []time.Duration {
+func editLatencies(b testing.TB, emu *emulator.Emulator, path string, n int, edit func(i int) string) []time.Duration {
 	var lat []time.Duration
 	for i := 1; i <= n; i++ {
 		before := len(emu.Requests())

@@ -124,7 +124,21 @@ func Load(path string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSource(src, nil)
+	return parseSource(src, nil, "")
+}
+
+// EntryCaches keeps, per file, the entries of the last load (EntryCache).
+type EntryCaches map[string]*EntryCache
+
+// LoadCached is Load keeping the entries it parsed in caches, for the
+// watcher that follows the file (WatchConfig.Caches): its first reload of
+// a large file then parses only the entries that changed.
+func LoadCached(path string, caches EntryCaches) (*State, error) {
+	src, err := readSource(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseSource(src, caches, "")
 }
 
 // readFile reads a regular file. A FIFO, a device or a socket is refused
@@ -146,7 +160,11 @@ func readFile(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() { // replaced between the two looks
 		return nil, &Error{File: path, Problems: []Problem{{Msg: notRegular(st.Mode())}}}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	// Sized from the file (one read, no regrowth, for a file of megabytes);
+	// a file growing meanwhile is read on to its end all the same.
+	buf := bytes.NewBuffer(make([]byte, 0, min(st.Size(), MaxFileSize)+512))
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: err.Error()}}}
 	}
@@ -189,7 +207,10 @@ func parseWith(p *parser, name string, data []byte) (*State, error) {
 	if len(p.problems) > 0 {
 		return nil, &Error{File: name, Problems: p.problems}
 	}
-	st.Path, st.Hash = name, Hash(data)
+	if p.hash == "" {
+		p.hash = Hash(data)
+	}
+	st.Path, st.Hash = name, p.hash
 	st.Desired.Source = st.Hash
 	return st, nil
 }
@@ -206,6 +227,8 @@ type parser struct {
 	whole bool
 	// cache: entries parsed by an earlier load (nil: none).
 	cache *EntryCache
+	// hash: the sha256 of the data when the caller has it already.
+	hash string
 	// lastAccessLine is the accessId line of the entry binding parsed last.
 	lastAccessLine int
 }
@@ -431,9 +454,22 @@ type seenBindings struct {
 	aks map[akAt]seenAt
 }
 
+// seenAt is where an identity or a key was first claimed: entry i, read
+// as cloudCode/accountId, on line (its label is made only for a message).
 type seenAt struct {
-	line  int
-	entry string
+	line          int
+	i             int
+	code, account string
+}
+
+func (s seenAt) entry() string { return entryLabel(s.i, s.code, s.account) }
+
+// entryLabel names entry i of the bindings, with its identity when known.
+func entryLabel(i int, code, account string) string {
+	if code == "" || account == "" {
+		return "bindings[" + strconv.Itoa(i) + "]"
+	}
+	return "bindings[" + strconv.Itoa(i) + "] (" + code + "/" + account + ")"
 }
 
 type akAt struct {
@@ -453,19 +489,20 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 // from p.cache: an edit of one line of a 10,000-binding file parses one
 // entry, not 10,000.
 func (p *parser) bindingItems(st *State) {
-	seen := seenBindings{ids: map[plan.Key]seenAt{}, aks: map[akAt]seenAt{}}
+	seen := seenBindings{ids: make(map[plan.Key]seenAt, len(p.items)), aks: make(map[akAt]seenAt, len(p.items))}
+	st.Desired.Bindings = make([]plan.Binding, 0, len(p.items))
 	nodes := 0
 	var next map[string]cachedEntry
 	if p.cache != nil {
 		next = make(map[string]cachedEntry, len(p.items))
 	}
 	for i, it := range p.items {
-		key := st.RegionID + "\x00" + string(it.text)
-		if c, ok := p.cache.get(key); ok {
+		// Looked up by the entry's text with no copy of it; a hit brings
+		// its own copy along for the next load's cache.
+		if c, ok := p.cache.get(st.RegionID, it.text); ok {
 			nodes += c.nodes
-			entry := fmt.Sprintf("bindings[%d] (%s/%s)", i, c.b.CloudCode, c.b.AccountID)
-			p.claim(entry, it.line+c.line, it.line+c.accessLine, c.b, st, &seen)
-			next[key] = c
+			p.claim(i, "", it.line+c.line, it.line+c.accessLine, c.b, st, &seen)
+			next[c.text] = c
 			continue
 		}
 		var doc yaml.Node
@@ -486,37 +523,40 @@ func (p *parser) bindingItems(st *State) {
 		if next != nil && len(p.problems) == before && len(st.Desired.Bindings) > kept {
 			b := st.Desired.Bindings[kept]
 			b.Origin = ""
-			next[key] = cachedEntry{b: b, line: node.Line - it.line, accessLine: p.lastAccessLine - it.line, nodes: n}
+			text := string(it.text)
+			next[text] = cachedEntry{text: text, b: b, line: node.Line - it.line, accessLine: p.lastAccessLine - it.line, nodes: n}
 		}
 	}
-	p.cache.replace(next)
+	p.cache.replace(st.RegionID, next)
 }
 
 // EntryCache keeps the entries of the last load that parsed cleanly, by their
 // text, for the next load of the same file (the watcher keeps one). The zero
 // value is ready; a nil *EntryCache caches nothing.
 type EntryCache struct {
-	entries map[string]cachedEntry
+	regionID string // the file's regionId the entries were read under
+	entries  map[string]cachedEntry
 }
 
 type cachedEntry struct {
+	text             string // the entry's text, the key it is kept under
 	b                plan.Binding
 	line, accessLine int // relative to the entry's first line
 	nodes            int
 }
 
-func (c *EntryCache) get(key string) (cachedEntry, bool) {
-	if c == nil {
+func (c *EntryCache) get(regionID string, text []byte) (cachedEntry, bool) {
+	if c == nil || c.regionID != regionID {
 		return cachedEntry{}, false
 	}
-	e, ok := c.entries[key]
+	e, ok := c.entries[string(text)] // no copy: the compiler looks up the bytes as they are
 	return e, ok
 }
 
 // replace keeps only what the last load used: the cache never outgrows the file.
-func (c *EntryCache) replace(next map[string]cachedEntry) {
+func (c *EntryCache) replace(regionID string, next map[string]cachedEntry) {
 	if c != nil && next != nil {
-		c.entries = next
+		c.regionID, c.entries = regionID, next
 	}
 }
 
@@ -590,25 +630,33 @@ func (p *parser) binding(i int, item *yaml.Node, st *State, seen *seenBindings) 
 		}
 		b = plan.Normalize(b)
 		p.lastAccessLine = fields["accessId"].Line
-		p.claim(entry, item.Line, fields["accessId"].Line, b, st, seen)
+		p.claim(i, entry, item.Line, fields["accessId"].Line, b, st, seen)
 	}
 }
 
-// claim adds a parsed entry to st, unless its identity or its AccessKey is
-// already claimed by an earlier entry.
-func (p *parser) claim(entry string, line, accessLine int, b plan.Binding, st *State, seen *seenBindings) {
-	b.Origin = fmt.Sprintf("%s:%d", p.file, line)
+// claim adds parsed entry i to st, unless its identity or its AccessKey is
+// already claimed by an earlier entry. entry is its label; "" makes it from
+// i and b when a message needs it (an entry taken from the cache).
+func (p *parser) claim(i int, entry string, line, accessLine int, b plan.Binding, st *State, seen *seenBindings) {
+	b.Origin = p.file + ":" + strconv.Itoa(line)
+	at := seenAt{line: line, i: i, code: b.CloudCode, account: b.AccountID}
+	label := func() string {
+		if entry == "" {
+			return at.entry()
+		}
+		return entry
+	}
 	if first, dup := seen.ids[b.Key]; dup {
-		p.add(line, entry, "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry, first.line)
+		p.add(line, label(), "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry(), first.line)
 		return
 	}
-	seen.ids[b.Key] = seenAt{line, entry}
+	seen.ids[b.Key] = at
 	ak := akAt{b.RegionID, b.AccessID}
 	if first, dup := seen.aks[ak]; dup {
-		p.add(accessLine, entry, "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry, first.line)
+		p.add(accessLine, label(), "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry(), first.line)
 		return
 	}
-	seen.aks[ak] = seenAt{line, entry}
+	seen.aks[ak] = at
 	st.Desired.Bindings = append(st.Desired.Bindings, b)
 }
 

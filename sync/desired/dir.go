@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -33,6 +34,13 @@ type source struct {
 type sourceFile struct {
 	name string // path as given + file name
 	data []byte
+}
+
+// same reports whether s and o hold the same files with the same content.
+func (s source) same(o source) bool {
+	return s.dir == o.dir && slices.EqualFunc(s.files, o.files, func(a, b sourceFile) bool {
+		return a.name == b.name && bytes.Equal(a.data, b.data)
+	})
 }
 
 // hash covers every file's name and content.
@@ -90,25 +98,27 @@ func readSource(path string) (source, error) {
 
 // parseSource parses every file and merges them. caches (may be nil) holds
 // an entry cache per file, for reloads.
-func parseSource(src source, caches map[string]*EntryCache) (*State, error) {
-	parse := func(name string, data []byte) (*State, error) {
-		if caches == nil {
-			return Parse(name, data)
+//
+// hash, if not empty, is src.hash(), already computed (a sha256 of a large
+// file is milliseconds).
+func parseSource(src source, caches EntryCaches, hash string) (*State, error) {
+	parse := func(name string, data []byte, hash string) (*State, error) {
+		p := &parser{file: name, hash: hash}
+		if caches != nil {
+			if p.cache = caches[name]; p.cache == nil {
+				p.cache = &EntryCache{}
+				caches[name] = p.cache
+			}
 		}
-		c := caches[name]
-		if c == nil {
-			c = &EntryCache{}
-			caches[name] = c
-		}
-		return ParseCached(name, data, c)
+		return parseWith(p, name, data)
 	}
 	if !src.dir {
-		return parse(src.files[0].name, src.files[0].data)
+		return parse(src.files[0].name, src.files[0].data, hash)
 	}
 	var errs []error
 	var parts []*State
 	for _, f := range src.files {
-		st, err := parse(f.name, f.data)
+		st, err := parse(f.name, f.data, "")
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -30,6 +30,9 @@ type WatchConfig struct {
 	// Check, if set, is a further check of a parsed state; an error rejects
 	// the state like a parse error would.
 	Check func(st *State) error
+	// Caches, if set, holds the entries of a load made before the watcher
+	// started (LoadCached); the watcher goes on with it.
+	Caches EntryCaches
 	// OnLoad is told about every load attempt of a changed file: a state or
 	// an error (the previous state stays in force).
 	OnLoad func(st *State, err error)
@@ -45,10 +48,10 @@ type Watcher struct {
 	cfg      WatchConfig
 	log      *slog.Logger
 	changed  chan struct{}
-	force    chan chan<- error      // reload requests, each with where to answer
-	caches   map[string]*EntryCache // per file: entries parsed by earlier loads
-	lastSeen string                 // hash of the last content read, valid or not
-	lastGood string                 // hash of the last valid state sent
+	force    chan chan<- error // reload requests, each with where to answer
+	caches   EntryCaches       // per file: entries parsed by earlier loads
+	lastSeen string            // hash of the last content read, valid or not
+	lastGood string            // hash of the last valid state sent
 }
 
 // NewWatcher returns a watcher that considers initial (may be nil) the state
@@ -66,7 +69,10 @@ func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 30 * time.Second
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan chan<- error, 16), caches: map[string]*EntryCache{}}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, changed: make(chan struct{}, 1), force: make(chan chan<- error, 16), caches: cfg.Caches}
+	if w.caches == nil {
+		w.caches = EntryCaches{}
+	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -264,7 +270,7 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 		case <-t.C:
 		}
 		again, err := readSource(w.cfg.Path)
-		if err != nil || again.hash() != hash {
+		if err != nil || !again.same(src) {
 			return nil, true, nil
 		}
 	}
@@ -273,7 +279,7 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 		w.report(nil, readErr)
 		return nil, false, readErr
 	}
-	st, err = parseSource(src, w.caches)
+	st, err = parseSource(src, w.caches, hash)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}

@@ -124,7 +124,7 @@ func Load(path string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSource(src, nil, "")
+	return parseSource(src, nil)
 }
 
 // EntryCaches keeps, per file, the entries of the last load (EntryCache).
@@ -138,7 +138,7 @@ func LoadCached(path string, caches EntryCaches) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSource(src, caches, "")
+	return parseSource(src, caches)
 }
 
 // readFile reads a regular file. A FIFO, a device or a socket is refused
@@ -203,14 +203,16 @@ func ParseCached(name string, data []byte, cache *EntryCache) (*State, error) {
 }
 
 func parseWith(p *parser, name string, data []byte) (*State, error) {
+	// The sha256 of a large file takes milliseconds: on a second core,
+	// while the file is parsed.
+	hash := make(chan string, 1)
+	go func() { hash <- Hash(data) }()
 	st := p.parse(data)
+	sum := <-hash
 	if len(p.problems) > 0 {
 		return nil, &Error{File: name, Problems: p.problems}
 	}
-	if p.hash == "" {
-		p.hash = Hash(data)
-	}
-	st.Path, st.Hash = name, p.hash
+	st.Path, st.Hash = name, sum
 	st.Desired.Source = st.Hash
 	return st, nil
 }
@@ -227,8 +229,8 @@ type parser struct {
 	whole bool
 	// cache: entries parsed by an earlier load (nil: none).
 	cache *EntryCache
-	// hash: the sha256 of the data when the caller has it already.
-	hash string
+	// skeleton: the document parsed is a skeleton (see splitBindings).
+	skeleton *skeleton
 	// lastAccessLine is the accessId line of the entry binding parsed last.
 	lastAccessLine int
 }
@@ -255,13 +257,13 @@ func (p *parser) parse(data []byte) *State {
 		p.add(1+bytes.Count(data[:bytes.IndexByte(data, 0)], []byte("\n")), "", "contains a NUL byte: not a text file")
 		return nil
 	}
-	if skeleton, items, ok := splitBindings(data); ok && !p.whole {
+	if sk, items, ok := splitBindings(data); ok && !p.whole {
 		// A large file is parsed entry by entry: the YAML node tree of one
 		// binding at a time, not of all of them (about 30 times the file's
 		// size). Anything unusual falls back to the whole-document parse,
 		// which reports it.
-		chunked := &parser{file: p.file, items: items, cache: p.cache}
-		if st := chunked.parseDocument(skeleton); st != nil && !chunked.fallback && len(chunked.problems) == 0 {
+		chunked := &parser{file: p.file, items: items, cache: p.cache, skeleton: &sk}
+		if st := chunked.parseDocument(sk.text); st != nil && !chunked.fallback && len(chunked.problems) == 0 {
 			return st
 		}
 		// A file with any problem is parsed whole again, so that what is
@@ -282,6 +284,9 @@ func (p *parser) parseDocument(data []byte) *State {
 		}
 		p.yamlError(data, err)
 		return nil
+	}
+	if p.skeleton != nil {
+		p.skeleton.restoreLines(&doc)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -448,10 +453,24 @@ func (p *parser) top(root *yaml.Node) *State {
 }
 
 // seenBindings is what the entries parsed so far claimed: identities and
-// AccessKeys must be unique.
+// AccessKeys must be unique. One file has one data center, so neither key
+// carries it; the maps hold an index into claims, which keeps them small
+// (a 10,000-entry reload spends most of its time here).
 type seenBindings struct {
-	ids map[plan.Key]seenAt
-	aks map[akAt]seenAt
+	ids    map[identity]int32
+	aks    map[string]int32 // by accessId
+	claims []seenAt
+}
+
+// identity is a plan.Key within one data center.
+type identity struct {
+	roleFor            int64
+	roleType           int32
+	cloudCode, account string
+}
+
+func newSeenBindings(n int) *seenBindings {
+	return &seenBindings{ids: make(map[identity]int32, n), aks: make(map[string]int32, n), claims: make([]seenAt, 0, n)}
 }
 
 // seenAt is where an identity or a key was first claimed: entry i, read
@@ -472,15 +491,10 @@ func entryLabel(i int, code, account string) string {
 	return "bindings[" + strconv.Itoa(i) + "] (" + code + "/" + account + ")"
 }
 
-type akAt struct {
-	regionID string
-	ak       string
-}
-
 func (p *parser) bindings(seq *yaml.Node, st *State) {
-	seen := seenBindings{ids: map[plan.Key]seenAt{}, aks: map[akAt]seenAt{}}
+	seen := newSeenBindings(len(seq.Content))
 	for i, item := range seq.Content {
-		p.binding(i, item, st, &seen)
+		p.binding(i, item, st, seen)
 	}
 }
 
@@ -489,20 +503,15 @@ func (p *parser) bindings(seq *yaml.Node, st *State) {
 // from p.cache: an edit of one line of a 10,000-binding file parses one
 // entry, not 10,000.
 func (p *parser) bindingItems(st *State) {
-	seen := seenBindings{ids: make(map[plan.Key]seenAt, len(p.items)), aks: make(map[akAt]seenAt, len(p.items))}
+	seen := newSeenBindings(len(p.items))
 	st.Desired.Bindings = make([]plan.Binding, 0, len(p.items))
 	nodes := 0
-	var next map[string]cachedEntry
-	if p.cache != nil {
-		next = make(map[string]cachedEntry, len(p.items))
-	}
+	walk := p.cache.walk(st.RegionID, p.items)
 	for i, it := range p.items {
-		// Looked up by the entry's text with no copy of it; a hit brings
-		// its own copy along for the next load's cache.
-		if c, ok := p.cache.get(st.RegionID, it.text); ok {
+		if c, ok := walk.find(i); ok {
 			nodes += c.nodes
-			p.claim(i, "", it.line+c.line, it.line+c.accessLine, c.b, st, &seen)
-			next[c.text] = c
+			p.claim(i, "", it.line+c.line, it.line+c.accessLine, c.b, st, seen)
+			walk.keep(c)
 			continue
 		}
 		var doc yaml.Node
@@ -519,45 +528,16 @@ func (p *parser) bindingItems(st *State) {
 		}
 		kept := len(st.Desired.Bindings)
 		node := doc.Content[0].Content[0]
-		p.binding(i, node, st, &seen)
-		if next != nil && len(p.problems) == before && len(st.Desired.Bindings) > kept {
+		p.binding(i, node, st, seen)
+		entry := cachedEntry{text: string(it.text)}
+		if len(p.problems) == before && len(st.Desired.Bindings) > kept {
 			b := st.Desired.Bindings[kept]
 			b.Origin = ""
-			text := string(it.text)
-			next[text] = cachedEntry{text: text, b: b, line: node.Line - it.line, accessLine: p.lastAccessLine - it.line, nodes: n}
+			entry.parsed, entry.b, entry.line, entry.accessLine, entry.nodes = true, b, node.Line-it.line, p.lastAccessLine-it.line, n
 		}
+		walk.keep(entry)
 	}
-	p.cache.replace(st.RegionID, next)
-}
-
-// EntryCache keeps the entries of the last load that parsed cleanly, by their
-// text, for the next load of the same file (the watcher keeps one). The zero
-// value is ready; a nil *EntryCache caches nothing.
-type EntryCache struct {
-	regionID string // the file's regionId the entries were read under
-	entries  map[string]cachedEntry
-}
-
-type cachedEntry struct {
-	text             string // the entry's text, the key it is kept under
-	b                plan.Binding
-	line, accessLine int // relative to the entry's first line
-	nodes            int
-}
-
-func (c *EntryCache) get(regionID string, text []byte) (cachedEntry, bool) {
-	if c == nil || c.regionID != regionID {
-		return cachedEntry{}, false
-	}
-	e, ok := c.entries[string(text)] // no copy: the compiler looks up the bytes as they are
-	return e, ok
-}
-
-// replace keeps only what the last load used: the cache never outgrows the file.
-func (c *EntryCache) replace(regionID string, next map[string]cachedEntry) {
-	if c != nil && next != nil {
-		c.regionID, c.entries = regionID, next
-	}
+	walk.done()
 }
 
 // shiftLines moves a node tree parsed from a part of the file to its place.
@@ -646,17 +626,21 @@ func (p *parser) claim(i int, entry string, line, accessLine int, b plan.Binding
 		}
 		return entry
 	}
-	if first, dup := seen.ids[b.Key]; dup {
-		p.add(line, label(), "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", first.entry(), first.line)
+	id := identity{b.RoleFor, b.RoleType, b.CloudCode, b.AccountID}
+	if first, dup := seen.ids[id]; dup {
+		f := seen.claims[first]
+		p.add(line, label(), "same identity as %s on line %d (cloudCode, accountId, roleFor and roleType must be unique)", f.entry(), f.line)
 		return
 	}
-	seen.ids[b.Key] = at
-	ak := akAt{b.RegionID, b.AccessID}
-	if first, dup := seen.aks[ak]; dup {
-		p.add(accessLine, label(), "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", first.entry(), first.line)
+	n := int32(len(seen.claims))
+	seen.claims = append(seen.claims, at)
+	seen.ids[id] = n
+	if first, dup := seen.aks[b.AccessID]; dup {
+		f := seen.claims[first]
+		p.add(accessLine, label(), "accessId is already used by %s on line %d; an AccessKey can be bound only once per data center", f.entry(), f.line)
 		return
 	}
-	seen.aks[ak] = at
+	seen.aks[b.AccessID] = n
 	st.Desired.Bindings = append(st.Desired.Bindings, b)
 }
 

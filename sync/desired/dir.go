@@ -98,12 +98,9 @@ func readSource(path string) (source, error) {
 
 // parseSource parses every file and merges them. caches (may be nil) holds
 // an entry cache per file, for reloads.
-//
-// hash, if not empty, is src.hash(), already computed (a sha256 of a large
-// file is milliseconds).
-func parseSource(src source, caches EntryCaches, hash string) (*State, error) {
-	parse := func(name string, data []byte, hash string) (*State, error) {
-		p := &parser{file: name, hash: hash}
+func parseSource(src source, caches EntryCaches) (*State, error) {
+	parse := func(name string, data []byte) (*State, error) {
+		p := &parser{file: name}
 		if caches != nil {
 			if p.cache = caches[name]; p.cache == nil {
 				p.cache = &EntryCache{}
@@ -113,12 +110,12 @@ func parseSource(src source, caches EntryCaches, hash string) (*State, error) {
 		return parseWith(p, name, data)
 	}
 	if !src.dir {
-		return parse(src.files[0].name, src.files[0].data, hash)
+		return parse(src.files[0].name, src.files[0].data)
 	}
 	var errs []error
 	var parts []*State
 	for _, f := range src.files {
-		st, err := parse(f.name, f.data, "")
+		st, err := parse(f.name, f.data)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -43,15 +43,20 @@ type WatchConfig struct {
 // delete-then-recreate, the Kubernetes ConfigMap "..data" symlink swap and a
 // file that is itself a symlink elsewhere: it watches the file's directory
 // (and the directory of the symlink's target), treats any non-chmod event
-// there as "maybe changed", and decides by content hash.
+// there as "maybe changed", and decides by content.
 type Watcher struct {
 	cfg      WatchConfig
 	log      *slog.Logger
 	changed  chan struct{}
 	force    chan chan<- error // reload requests, each with where to answer
 	caches   EntryCaches       // per file: entries parsed by earlier loads
-	lastSeen string            // hash of the last content read, valid or not
 	lastGood string            // hash of the last valid state sent
+	// What the last read found, to tell a change: the content (compared
+	// byte for byte: cheaper than a sha256 of megabytes), or the read
+	// error; before the first read, the hash of the initial state.
+	lastRead    *source
+	lastErr     string
+	initialHash string
 }
 
 // NewWatcher returns a watcher that considers initial (may be nil) the state
@@ -77,7 +82,7 @@ func NewWatcher(cfg WatchConfig, initial *State) *Watcher {
 		w.log = slog.New(slog.DiscardHandler)
 	}
 	if initial != nil {
-		w.lastSeen, w.lastGood = initial.Hash, initial.Hash
+		w.initialHash, w.lastGood = initial.Hash, initial.Hash
 	}
 	return w
 }
@@ -254,11 +259,7 @@ func (w *Watcher) loop(ctx context.Context, publish func(*State)) error {
 // the read. err is why a changed (or forced) content was rejected.
 func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool, err error) {
 	src, readErr := readSource(w.cfg.Path)
-	hash := src.hash()
-	if readErr != nil {
-		hash = "error:" + readErr.Error()
-	}
-	if hash == w.lastSeen && !forced {
+	if w.sameAsLastRead(src, readErr) && !forced {
 		return nil, false, nil
 	}
 	if readErr == nil {
@@ -274,12 +275,13 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 			return nil, true, nil
 		}
 	}
-	w.lastSeen = hash
+	w.lastRead, w.lastErr, w.initialHash = &src, "", ""
 	if readErr != nil {
+		w.lastRead, w.lastErr = nil, readErr.Error()
 		w.report(nil, readErr)
 		return nil, false, readErr
 	}
-	st, err = parseSource(src, w.caches, hash)
+	st, err = parseSource(src, w.caches)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}
@@ -296,6 +298,17 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 	w.lastGood = st.Hash
 	w.report(st, nil)
 	return st, false, nil
+}
+
+// sameAsLastRead reports whether a read found what the last one did.
+func (w *Watcher) sameAsLastRead(src source, readErr error) bool {
+	switch {
+	case readErr != nil:
+		return w.lastErr == readErr.Error()
+	case w.lastRead != nil:
+		return w.lastRead.same(src)
+	}
+	return w.lastErr == "" && w.initialHash != "" && src.hash() == w.initialHash
 }
 
 func (w *Watcher) report(st *State, err error) {

@@ -12,6 +12,7 @@ import "github.com/bindsync/bindsync/sync/plan"
 // found there is looked up by its text, in an index built on the first such
 // miss. A 10,000-entry reload after an edit of one entry hashes no entry.
 type EntryCache struct {
+	file     string // the name the entries were read under (their origins carry it)
 	regionID string // the file's regionId the entries were read under
 	entries  []cachedEntry
 	byText   map[string]int // index of entries by text, built when needed
@@ -20,17 +21,19 @@ type EntryCache struct {
 }
 
 type cachedEntry struct {
-	text   string // the entry's text, as in the file
-	parsed bool   // it parsed cleanly: b and the rest are its result
-	b      plan.Binding
+	text   string       // the entry's text, as in the file
+	parsed bool         // it parsed cleanly: b and the rest are its result
+	b      plan.Binding // with its Origin, made for originLine
 	// lines relative to the entry's first line, and its YAML node count
 	line, accessLine, nodes int
+	originLine              int
 }
 
 // cacheWalk is one load's pass over the cache: find the entries in the
 // order of items, keep what the next load will look for.
 type cacheWalk struct {
 	c        *EntryCache
+	file     string
 	regionID string
 	old      []cachedEntry // nil: nothing cached (or under another regionId)
 	items    []item
@@ -39,12 +42,12 @@ type cacheWalk struct {
 	parsed   int
 }
 
-func (c *EntryCache) walk(regionID string, items []item) *cacheWalk {
-	w := &cacheWalk{c: c, regionID: regionID, items: items}
+func (c *EntryCache) walk(file, regionID string, items []item) *cacheWalk {
+	w := &cacheWalk{c: c, file: file, regionID: regionID, items: items}
 	if c == nil {
 		return w
 	}
-	if c.regionID == regionID {
+	if c.file == file && c.regionID == regionID {
 		w.old = c.entries
 	}
 	w.next = make([]cachedEntry, 0, len(items))
@@ -106,6 +109,6 @@ func (w *cacheWalk) keep(e cachedEntry) {
 // done makes what this load kept the cache: it never outgrows the file.
 func (w *cacheWalk) done() {
 	if w.c != nil {
-		w.c.regionID, w.c.entries, w.c.byText, w.c.parsed = w.regionID, w.next, nil, w.parsed
+		w.c.file, w.c.regionID, w.c.entries, w.c.byText, w.c.parsed = w.file, w.regionID, w.next, nil, w.parsed
 	}
 }

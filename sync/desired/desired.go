@@ -506,10 +506,13 @@ func (p *parser) bindingItems(st *State) {
 	seen := newSeenBindings(len(p.items))
 	st.Desired.Bindings = make([]plan.Binding, 0, len(p.items))
 	nodes := 0
-	walk := p.cache.walk(st.RegionID, p.items)
+	walk := p.cache.walk(p.file, st.RegionID, p.items)
 	for i, it := range p.items {
 		if c, ok := walk.find(i); ok {
 			nodes += c.nodes
+			if line := it.line + c.line; line != c.originLine { // moved: its origin too
+				c.b.Origin, c.originLine = p.origin(line), line
+			}
 			p.claim(i, "", it.line+c.line, it.line+c.accessLine, c.b, st, seen)
 			walk.keep(c)
 			continue
@@ -532,8 +535,7 @@ func (p *parser) bindingItems(st *State) {
 		entry := cachedEntry{text: string(it.text)}
 		if len(p.problems) == before && len(st.Desired.Bindings) > kept {
 			b := st.Desired.Bindings[kept]
-			b.Origin = ""
-			entry.parsed, entry.b, entry.line, entry.accessLine, entry.nodes = true, b, node.Line-it.line, p.lastAccessLine-it.line, n
+			entry.parsed, entry.b, entry.line, entry.accessLine, entry.nodes, entry.originLine = true, b, node.Line-it.line, p.lastAccessLine-it.line, n, node.Line
 		}
 		walk.keep(entry)
 	}
@@ -618,7 +620,9 @@ func (p *parser) binding(i int, item *yaml.Node, st *State, seen *seenBindings) 
 // already claimed by an earlier entry. entry is its label; "" makes it from
 // i and b when a message needs it (an entry taken from the cache).
 func (p *parser) claim(i int, entry string, line, accessLine int, b plan.Binding, st *State, seen *seenBindings) {
-	b.Origin = p.file + ":" + strconv.Itoa(line)
+	if b.Origin == "" {
+		b.Origin = p.origin(line)
+	}
 	at := seenAt{line: line, i: i, code: b.CloudCode, account: b.AccountID}
 	label := func() string {
 		if entry == "" {
@@ -643,6 +647,9 @@ func (p *parser) claim(i int, entry string, line, accessLine int, b plan.Binding
 	seen.aks[b.AccessID] = n
 	st.Desired.Bindings = append(st.Desired.Bindings, b)
 }
+
+// origin is where a binding comes from, "file:line", for messages.
+func (p *parser) origin(line int) string { return p.file + ":" + strconv.Itoa(line) }
 
 // withIdentity appends "(cloudCode/accountId)" to an entry label when both
 // are plain strings, so every problem of the entry names what it is about.

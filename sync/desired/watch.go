@@ -263,17 +263,33 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 		return nil, false, nil
 	}
 	if readErr == nil {
+		// The file is parsed while it settles: the pause costs a large
+		// file's parse nothing. The result counts only if the file is the
+		// same after the pause; the parse is always waited for (the entry
+		// caches are the watcher's alone), whatever happens meanwhile.
+		type parsed struct {
+			st  *State
+			err error
+		}
+		done := make(chan parsed, 1)
+		go func() {
+			st, err := parseSource(src, w.caches)
+			done <- parsed{st, err}
+		}()
 		t := time.NewTimer(w.cfg.Settle)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			<-done
 			return nil, false, ctx.Err()
 		case <-t.C:
 		}
-		again, err := readSource(w.cfg.Path)
-		if err != nil || !again.same(src) {
+		again, againErr := readSource(w.cfg.Path)
+		res := <-done
+		if againErr != nil || !again.same(src) {
 			return nil, true, nil
 		}
+		st, err = res.st, res.err
 	}
 	w.lastRead, w.lastErr, w.initialHash = &src, "", ""
 	if readErr != nil {
@@ -281,7 +297,6 @@ func (w *Watcher) load(ctx context.Context, forced bool) (st *State, again bool,
 		w.report(nil, readErr)
 		return nil, false, readErr
 	}
-	st, err = parseSource(src, w.caches)
 	if err == nil && w.cfg.Check != nil {
 		err = w.cfg.Check(st)
 	}

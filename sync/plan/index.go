@@ -3,6 +3,7 @@ package plan
 import (
 	"hash/maphash"
 	"math/bits"
+	"sync"
 )
 
 // keyIndex finds observed bindings by identity, for plans over 100,000
@@ -24,22 +25,26 @@ type keyIndex struct {
 	mask     uint64   // len(slots)-1
 	idxMask  uint32   // the bits of a slot that hold index+1; the rest is the tag
 	next     []int32  // the previous observed binding with the same accountId, or -1
-	seed     maphash.Seed
 }
 
-// newKeyIndex indexes observed; dups holds identities seen more than once.
-func newKeyIndex(observed []Binding) (x *keyIndex, dups map[Key]bool) {
+// newKeyIndex indexes the observed bindings of one part (see splitIndex);
+// dups holds identities seen more than once.
+// hashes[i] is the hash of observed[i]'s normalised accountId.
+func newKeyIndex(observed []Binding, hashes []uint64, splitBits uint, part uint64) (x *keyIndex, dups map[Key]bool) {
 	// A load of at most 0.8: linear probing reads neighbouring slots of one
 	// cache line, so a fuller, smaller table is the faster one.
 	size := uint64(16)
-	for size*4 < uint64(len(observed))*5 {
+	for size*4 < uint64(len(observed)>>splitBits)*5 {
 		size *= 2
 	}
 	x = &keyIndex{observed: observed, slots: make([]uint32, size), mask: size - 1,
-		idxMask: uint32(1)<<bits.Len(uint(len(observed))) - 1, next: make([]int32, len(observed)), seed: maphash.MakeSeed()}
+		idxMask: uint32(1)<<bits.Len(uint(len(observed))) - 1, next: make([]int32, len(observed))}
 	for i := range observed {
+		h := hashes[i]
+		if h>>(64-splitBits) != part {
+			continue
+		}
 		id := trim(observed[i].AccountID)
-		h := maphash.String(x.seed, id)
 		tag := uint32(h>>32) &^ x.idxMask
 		for pos := h & x.mask; ; pos = (pos + 1) & x.mask {
 			slot := x.slots[pos]
@@ -72,10 +77,9 @@ func newKeyIndex(observed []Binding) (x *keyIndex, dups map[Key]bool) {
 	return x, dups
 }
 
-// find returns the index of the last observed binding with key k (which is
-// normalised), or -1.
-func (x *keyIndex) find(k Key) int32 {
-	h := maphash.String(x.seed, k.AccountID)
+// findHashed returns the index of the last observed binding with key k
+// (normalised), whose accountId hashes to h, or -1.
+func (x *keyIndex) findHashed(k Key, h uint64) int32 {
 	tag := uint32(h>>32) &^ x.idxMask
 	for pos := h & x.mask; ; pos = (pos + 1) & x.mask {
 		slot := x.slots[pos]
@@ -93,6 +97,66 @@ func (x *keyIndex) find(k Key) int32 {
 		}
 		return -1
 	}
+}
+
+// splitIndex is the index over the observed bindings in 1 << bits parts,
+// by the top bits of the accountId's hash: an identity is in one part, so
+// the parts can be built and searched on as many cores.
+type splitIndex struct {
+	seed  maphash.Seed
+	bits  uint
+	parts []*keyIndex
+}
+
+func newSplitIndex(observed []Binding, bits uint) (s *splitIndex, dups map[Key]bool) {
+	s = &splitIndex{seed: maphash.MakeSeed(), bits: bits, parts: make([]*keyIndex, 1<<bits)}
+	hashes := make([]uint64, len(observed))
+	s.hashAll(len(observed), func(i int) string { return trim(observed[i].AccountID) }, hashes)
+	found := make([]map[Key]bool, len(s.parts))
+	inParallel(len(s.parts), func(part int) {
+		s.parts[part], found[part] = newKeyIndex(observed, hashes, bits, uint64(part))
+	})
+	for _, d := range found {
+		for k := range d {
+			if dups == nil {
+				dups = map[Key]bool{}
+			}
+			dups[k] = true
+		}
+	}
+	return s, dups
+}
+
+// hashAll sets out[i] to the hash of accountID(i), for i < n, in as many
+// slices of the range as there are parts.
+func (s *splitIndex) hashAll(n int, accountID func(int) string, out []uint64) {
+	per := (n + len(s.parts) - 1) / len(s.parts)
+	inParallel(len(s.parts), func(part int) {
+		for i := part * per; i < min(n, (part+1)*per); i++ {
+			out[i] = maphash.String(s.seed, accountID(i))
+		}
+	})
+}
+
+// partOf is the part of a hash.
+func (s *splitIndex) partOf(h uint64) int { return int(h >> (64 - s.bits)) }
+
+func (s *splitIndex) find(k Key) int32 {
+	h := maphash.String(s.seed, k.AccountID)
+	return s.parts[s.partOf(h)].findHashed(k, h)
+}
+
+// inParallel runs f(0) … f(n-1), each on its own goroutine when n > 1.
+func inParallel(n int, f func(int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
 }
 
 // sameKey reports whether an observed key, once normalised, is k: compared

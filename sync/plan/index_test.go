@@ -2,14 +2,16 @@ package plan
 
 import (
 	"math/rand/v2"
+	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
-// TestKeyIndexAgreesWithAMap checks the hand-made index against the plain
-// map it replaces, on inputs made to collide: few account IDs shared by
-// cloud codes and views, spaces and upper case that normalise away, and
-// repeated identities.
+// TestKeyIndexAgreesWithAMap checks the hand-made index, whole and split in
+// 2 and 4 parts, against the plain map it replaces, on inputs made to
+// collide: few account IDs shared by cloud codes and views, spaces and
+// upper case that normalise away, and repeated identities.
 func TestKeyIndexAgreesWithAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	spell := func(s string) string {
@@ -47,7 +49,7 @@ func TestKeyIndexAgreesWithAMap(t *testing.T) {
 			}
 			last[k] = int32(i)
 		}
-		x, dups := newKeyIndex(observed)
+		x, dups := newSplitIndex(observed, uint(round%3))
 		if len(dups) != len(wantDups) {
 			t.Fatalf("round %d: %d identities seen twice, want %d", round, len(dups), len(wantDups))
 		}
@@ -64,6 +66,33 @@ func TestKeyIndexAgreesWithAMap(t *testing.T) {
 			}
 			if got := x.find(k); got != want {
 				t.Fatalf("round %d: find(%v) = %d, want %d", round, k, got, want)
+			}
+		}
+	}
+}
+
+// TestSplitPlansAreTheSame: a plan computed in two or four parts is the plan
+// computed whole, on large random worlds with every kind of finding.
+func TestSplitPlansAreTheSame(t *testing.T) {
+	for seed := range 6 {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		d, o := randomWorld(r, 3000)
+		// Repeated desired identities, and spellings that normalise away.
+		for i := 0; i < len(d.Bindings); i += 20 {
+			dup := d.Bindings[i]
+			dup.AccountName = "again"
+			d.Bindings = append(d.Bindings, dup)
+		}
+		for i := 0; i < len(o); i += 7 {
+			o[i].AccountID, o[i].CloudCode = " "+o[i].AccountID, strings.ToUpper(o[i].CloudCode)
+		}
+		for _, pol := range []Policy{UpdateOnly, Upsert, Sync} {
+			opts := Options{Policy: pol, MaxChangeRatio: 1}
+			whole := compute(d, o, opts, 0)
+			for _, bits := range []uint{1, 2} {
+				if split := compute(d, o, opts, bits); !reflect.DeepEqual(split, whole) {
+					t.Fatalf("seed %d, %s, %d parts: the plan differs from the plan made whole", seed, pol, 1<<bits)
+				}
 			}
 		}
 	}

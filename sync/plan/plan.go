@@ -23,6 +23,7 @@ package plan
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -340,10 +341,38 @@ type holder struct {
 // compared in place, matches marked in a slice rather than a second map, and the accessId holder index built only for the few
 // accessIds a create or an accessId change needs.
 func Compute(desired Desired, observed []Binding, opts Options) Plan {
+	var splitBits uint
+	if len(desired.Bindings)+len(observed) >= splitAbove && runtime.GOMAXPROCS(0) > 1 {
+		splitBits = 1
+	}
+	return compute(desired, observed, opts, splitBits)
+}
+
+// splitAbove is how many bindings (both sides together) make a plan worth
+// splitting in two halves by identity, each indexed and walked on its own
+// core; below it, the goroutines cost more than they save.
+const splitAbove = 16384
+
+// candidate is a desired binding that is missing, or bound with another
+// accessId: whether it can be applied depends on who holds that accessId.
+type candidate struct {
+	d   Binding
+	obs int32 // -1: not observed
+}
+
+// firstWalk is what the walk over the desired bindings of one part found.
+type firstWalk struct {
+	changes    []Change
+	findings   []Finding
+	candidates []candidate
+	counts     Counts
+}
+
+func compute(desired Desired, observed []Binding, opts Options, splitBits uint) Plan {
 	opts = opts.withDefaults()
 	p := Plan{Policy: opts.Policy}
 
-	index, dupKeys := newKeyIndex(observed)
+	index, dupKeys := newSplitIndex(observed, splitBits)
 	// obs normalises an observed binding on demand (cheaper than a copy of
 	// all: most are never looked at twice).
 	obs := func(i int32) Binding {
@@ -361,51 +390,69 @@ func Compute(desired Desired, observed []Binding, opts Options) Plan {
 		}
 	}
 	p.Counts.Observed = len(observed)
+	// Each part marks only its own observed bindings.
 	matched := make([]bool, len(observed))
 
-	// First walk: classify each desired binding by its own identity.
-	type candidate struct {
-		d   Binding
-		obs int32 // -1: not observed
-	}
-	var candidates []candidate // missing, or bound with another accessId
+	// First walk: classify each desired binding by its own identity, each
+	// part on its own goroutine, then put the parts together in order.
+	hashes := make([]uint64, len(desired.Bindings))
+	index.hashAll(len(hashes), func(i int) string { return trim(desired.Bindings[i].AccountID) }, hashes)
+	walks := make([]firstWalk, len(index.parts))
+	inParallel(len(index.parts), func(part int) {
+		w := &walks[part]
+		// A repeated desired identity (the parser refuses them) counts
+		// once: an observed one is caught by its matched flag, the rest by
+		// this small set.
+		seenUnobserved := map[Key]bool{}
+		for di, h := range hashes {
+			if index.partOf(h) != part {
+				continue
+			}
+			d := desired.Bindings[di]
+			d.normalize()
+			i := index.parts[part].findHashed(d.Key, h)
+			ok := i >= 0
+			if ok && matched[i] || !ok && seenUnobserved[d.Key] {
+				continue
+			}
+			w.counts.Desired++
+			if group, dup := dups[d.Key]; dup {
+				matchAll(observed, matched, d.Key)
+				dc := d
+				w.conflict(d.Key, &dc, group, fmt.Sprintf("%d observed bindings share this identity", len(group)))
+				continue
+			}
+			if !ok {
+				seenUnobserved[d.Key] = true
+				w.candidates = append(w.candidates, candidate{d, -1})
+				continue
+			}
+			matched[i] = true
+			// Compared in place: most bindings are in sync and are never copied.
+			switch o := &observed[i]; {
+			case trim(o.AccessID) != d.AccessID:
+				w.candidates = append(w.candidates, candidate{d, i})
+			case trim(o.AccountName) != d.AccountName:
+				w.counts.Drifted++
+				oc, dc := obs(i), d // only changes keep pointers: the in-sync path allocates nothing
+				w.changes = append(w.changes, Change{Op: OpUpdate, Key: d.Key, Old: &oc, New: &dc})
+			default:
+				w.counts.InSync++
+			}
+		}
+	})
+	var candidates []candidate
 	needAK := map[akKey]bool{}
-	// A repeated desired identity (the parser refuses them) counts once: an
-	// observed one is caught by its matched flag, the rest by this small set.
-	seenUnobserved := map[Key]bool{}
-	for di := range desired.Bindings {
-		d := desired.Bindings[di]
-		d.normalize()
-		i := index.find(d.Key)
-		ok := i >= 0
-		if ok && matched[i] || !ok && seenUnobserved[d.Key] {
-			continue
-		}
-		p.Counts.Desired++
-		if group, dup := dups[d.Key]; dup {
-			matchAll(observed, matched, d.Key)
-			dc := d
-			p.conflict(d.Key, &dc, group, fmt.Sprintf("%d observed bindings share this identity", len(group)))
-			continue
-		}
-		if !ok {
-			seenUnobserved[d.Key] = true
-			candidates = append(candidates, candidate{d, -1})
-			needAK[akKey{d.RegionID, d.AccessID}] = true
-			continue
-		}
-		matched[i] = true
-		// Compared in place: most bindings are in sync and are never copied.
-		switch o := &observed[i]; {
-		case trim(o.AccessID) != d.AccessID:
-			candidates = append(candidates, candidate{d, i})
-			needAK[akKey{d.RegionID, d.AccessID}] = true
-		case trim(o.AccountName) != d.AccountName:
-			p.Counts.Drifted++
-			oc, dc := obs(i), d // only changes keep pointers: the in-sync path allocates nothing
-			p.Changes = append(p.Changes, Change{Op: OpUpdate, Key: d.Key, Old: &oc, New: &dc})
-		default:
-			p.Counts.InSync++
+	for _, w := range walks {
+		p.Changes = append(p.Changes, w.changes...)
+		p.Findings = append(p.Findings, w.findings...)
+		p.Counts.Desired += w.counts.Desired
+		p.Counts.Drifted += w.counts.Drifted
+		p.Counts.InSync += w.counts.InSync
+		p.Counts.Conflict += w.counts.Conflict
+		for _, c := range w.candidates {
+			candidates = append(candidates, c)
+			needAK[akKey{c.d.RegionID, c.d.AccessID}] = true
 		}
 	}
 
@@ -505,6 +552,11 @@ func matchAll(observed []Binding, matched []bool, k Key) {
 func (p *Plan) conflict(k Key, d *Binding, obs []Binding, reason string) {
 	p.Counts.Conflict++
 	p.Findings = append(p.Findings, Finding{Kind: KindConflict, Key: k, Desired: d, Observed: obs, Reason: reason})
+}
+
+func (w *firstWalk) conflict(k Key, d *Binding, obs []Binding, reason string) {
+	w.counts.Conflict++
+	w.findings = append(w.findings, Finding{Kind: KindConflict, Key: k, Desired: d, Observed: obs, Reason: reason})
 }
 
 // withDefaults fills the zero options, in one place so that the gate and

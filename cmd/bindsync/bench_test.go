@@ -201,20 +201,7 @@ func BenchmarkLoadCapSizedFile(b *testing.B) {
 	n := capSizedFile(b, path)
 	const limit = 256 << 20
 	for range b.N {
-		// Peak memory through /usr/bin/time (GNU time, Debian's "time"): the
-		// kernel's maxrss of a child forked straight from this large test
-		// process counts this process's pages from before the exec.
-		cmd := exec.Command("/usr/bin/time", "-f", "%M", bindsyncBinary(b), "validate", "-f", path)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			b.Fatalf("validate: %v\n%s", err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		kb, err := strconv.ParseFloat(lines[len(lines)-1], 64)
-		if err != nil {
-			b.Fatalf("/usr/bin/time said %q", out)
-		}
-		peak := kb * 1024
+		peak := validatePeak(b, path)
 		b.ReportMetric(float64(n), "bindings")
 		b.ReportMetric(peak/(1<<20), "validate-peak-MB")
 		b.ReportMetric(peak/limit, "validate-ratio-to-256MiB")
@@ -234,6 +221,34 @@ func BenchmarkLoadCapSizedFile(b *testing.B) {
 		p.wait(b, time.Minute)
 		b.ReportMetric(peak/(1<<20), "daemon-peak-MB")
 		b.ReportMetric(peak/limit, "daemon-ratio-to-256MiB")
+	}
+}
+
+// validatePeak is the peak RSS of `bindsync validate -f path`, in bytes,
+// through /usr/bin/time (GNU time, Debian's "time"): the kernel's maxrss of
+// a child forked straight from this large test process counts this
+// process's pages from before the exec.
+func validatePeak(b *testing.B, path string) float64 {
+	out, err := exec.Command("/usr/bin/time", "-f", "%M", bindsyncBinary(b), "validate", "-f", path).CombinedOutput()
+	if err != nil {
+		b.Fatalf("validate: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	kb, err := strconv.ParseFloat(lines[len(lines)-1], 64)
+	if err != nil {
+		b.Fatalf("/usr/bin/time said %q", out)
+	}
+	return kb * 1024
+}
+
+// BenchmarkValidate10k: `validate` of a 10,000-binding file peaks under
+// 32 MB.
+func BenchmarkValidate10k(b *testing.B) {
+	_, _, path := tenThousand(b)
+	for range b.N {
+		peak := validatePeak(b, path)
+		b.ReportMetric(peak/1e6, "peak-MB")
+		b.ReportMetric(peak/32e6, "ratio-to-32MB")
 	}
 }
 

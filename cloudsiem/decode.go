@@ -208,50 +208,43 @@ func (v scalar) requiredString(dst *string, has *bool) bool {
 	return true
 }
 
-func (v scalar) int64(dst *int64) bool {
+// integer reads a number as an integer of bitSize bits, as encoding/json
+// does; null is said, anything else (a fraction, an exponent, a string,
+// too large) is not read.
+func (v scalar) integer(bitSize int) (n int64, null, ok bool) {
 	switch v.kind {
 	case kindNumber:
-		n, err := strconv.ParseInt(v.text, 10, 64)
-		if err != nil {
-			return false
-		}
-		*dst = n
+		n, err := strconv.ParseInt(v.text, 10, bitSize)
+		return n, false, err == nil
 	case kindNull:
-	default:
-		return false
+		return 0, true, true
 	}
-	return true
+	return 0, false, false
+}
+
+func (v scalar) int64(dst *int64) bool {
+	n, null, ok := v.integer(64)
+	if ok && !null { // null leaves the field as it was
+		*dst = n
+	}
+	return ok
 }
 
 func (v scalar) int32(dst *int32) bool {
-	switch v.kind {
-	case kindNumber:
-		n, err := strconv.ParseInt(v.text, 10, 32)
-		if err != nil {
-			return false
-		}
+	n, null, ok := v.integer(32)
+	if ok && !null {
 		*dst = int32(n)
-	case kindNull:
-	default:
-		return false
 	}
-	return true
+	return ok
 }
 
+// requiredInt64 reads a field that must be there: null is as if absent.
 func (v scalar) requiredInt64(dst *int64, has *bool) bool {
-	switch v.kind {
-	case kindNumber:
-		n, err := strconv.ParseInt(v.text, 10, 64)
-		if err != nil {
-			return false
-		}
-		*dst, *has = n, true
-	case kindNull:
-		*dst, *has = 0, false
-	default:
-		return false
+	n, null, ok := v.integer(64)
+	if ok {
+		*dst, *has = n, !null
 	}
-	return true
+	return ok
 }
 
 // loose is looseString's UnmarshalJSON: a string's text, a number's or a

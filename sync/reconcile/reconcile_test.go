@@ -797,15 +797,7 @@ func TestKeysAreListedOnlyToBind(t *testing.T) {
 	e.emu.Seed(seed("hcloud", "1", "one", "HPUA0000000001"))
 	e.emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUA0000000002", AccountID: "2"})
 	e.emu.Register(emulator.Key{CloudCode: "hcloud", AccessID: "HPUA0000000003", AccountID: "1"})
-	keyLists := func() int {
-		n := 0
-		for _, r := range e.emu.Requests() {
-			if r.Action == cloudsiem.ActionListAccountAccessID {
-				n++
-			}
-		}
-		return n
-	}
+	keyLists := func() int { return countRequests(e.emu, cloudsiem.ActionListAccountAccessID) }
 	for _, step := range []struct {
 		name     string
 		desired  []plan.Binding
@@ -848,15 +840,7 @@ func TestEditsPlanFromTheLastList(t *testing.T) {
 		e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Upsert, MaxChangeRatio: 1}}})
 		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
 		e.emu.Seed(seed("hcloud", "2", "y", "HPUA0000000002"))
-		lists := func() int {
-			n := 0
-			for _, r := range e.emu.Requests() {
-				if r.Action == cloudsiem.ActionListBindAccount {
-					n++
-				}
-			}
-			return n
-		}
+		lists := func() int { return countRequests(e.emu, cloudsiem.ActionListBindAccount) }
 		files := func(x string) plan.Desired {
 			return plan.Desired{Bindings: []plan.Binding{want("hcloud", "1", x, "HPUA0000000001"), want("hcloud", "2", "y", "HPUA0000000002")}}
 		}
@@ -918,4 +902,15 @@ func TestEditsPlanFromTheLastList(t *testing.T) {
 			t.Errorf("an edit %v after the list listed %d times, want 2", DefaultListReuse, lists()-listed)
 		}
 	})
+}
+
+// countRequests is how many requests for action the emulator has seen.
+func countRequests(emu *emulator.Emulator, action string) int {
+	n := 0
+	for _, r := range emu.Requests() {
+		if r.Action == action {
+			n++
+		}
+	}
+	return n
 }

@@ -193,34 +193,44 @@ func (r Result) Failures() []ChangeResult {
 	return out
 }
 
-// Observe lists the observed bindings of every managed scope. It makes only
-// list calls, so `bindsync plan` can use it with read-only credentials. The
-// lists go out together (through the limiter): on a slow API the pass does
-// not wait for them one after another.
-func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Binding, error) {
-	type view struct {
-		scope plan.Scope
-		code  string
-	}
+// view is one list call's target: a managed scope and a cloud code.
+type view struct {
+	scope plan.Scope
+	code  string
+}
+
+// listEach calls list once per managed view and cloud code, all at once
+// (through the limiter: on a slow API a pass does not wait for them one after
+// another). The first failure cancels the others and is returned.
+func listEach[T any](ctx context.Context, d plan.Desired, list func(context.Context, view) ([]T, error)) ([]view, [][]T, error) {
 	var views []view
 	for _, scope := range d.ManagedScopes() {
 		for _, code := range cloudsiem.CloudCodes {
 			views = append(views, view{scope, code})
 		}
 	}
-	lists := make([][]cloudsiem.BoundAccount, len(views))
+	lists := make([][]T, len(views))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, v := range views {
-		g.Go(func() error {
-			accounts, err := r.api.ListBindAccount(gctx, cloudsiem.ListBindAccountRequest{View: r.view(v.scope), CloudCode: v.code})
-			if err != nil {
-				return fmt.Errorf("list %s bindings in [%s]: %w", v.code, v.scope, err)
-			}
-			lists[i] = accounts
-			return nil
+		g.Go(func() (err error) {
+			lists[i], err = list(gctx, v)
+			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	return views, lists, g.Wait()
+}
+
+// Observe lists the observed bindings of every managed scope. It makes only
+// list calls, so `bindsync plan` can use it with read-only credentials.
+func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Binding, error) {
+	views, lists, err := listEach(ctx, d, func(ctx context.Context, v view) ([]cloudsiem.BoundAccount, error) {
+		accounts, err := r.api.ListBindAccount(ctx, cloudsiem.ListBindAccountRequest{View: r.view(v.scope), CloudCode: v.code})
+		if err != nil {
+			return nil, fmt.Errorf("list %s bindings in [%s]: %w", v.code, v.scope, err)
+		}
+		return accounts, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	n := 0
@@ -236,38 +246,21 @@ func (r *Reconciler) Observe(ctx context.Context, d plan.Desired) ([]plan.Bindin
 	return out, nil
 }
 
-// KnownKeys lists, once per managed view and cloud code and all at once,
-// the AccessKeys Threat Analysis knows (ListAccountAccessId). A failure is
-// not fatal: the pass plans without the check, as before it existed, and
-// says so.
+// KnownKeys lists, once per managed view and cloud code, the AccessKeys
+// Threat Analysis knows (ListAccountAccessId). A failure is not fatal: the
+// pass plans without the check, as before it existed, and says so.
 func (r *Reconciler) KnownKeys(ctx context.Context, d plan.Desired) *plan.KnownKeys {
-	type view struct {
-		scope plan.Scope
-		code  string
-	}
-	var views []view
-	for _, scope := range d.ManagedScopes() {
-		for _, code := range cloudsiem.CloudCodes {
-			views = append(views, view{scope, code})
+	views, lists, err := listEach(ctx, d, func(ctx context.Context, v view) ([]cloudsiem.KnownAccessKey, error) {
+		keys, err := r.api.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: r.view(v.scope), CloudCode: v.code})
+		if err != nil {
+			return nil, fmt.Errorf("list the %s AccessKeys in [%s]: %w", v.code, v.scope, err)
 		}
-	}
-	lists := make([][]cloudsiem.KnownAccessKey, len(views))
-	var g errgroup.Group
-	for i, v := range views {
-		g.Go(func() error {
-			keys, err := r.api.ListAccountAccessID(ctx, cloudsiem.ListAccountAccessIDRequest{View: r.view(v.scope), CloudCode: v.code})
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Warn("cannot list the AccessKeys Threat Analysis knows; planning without checking them (grant yundun-sas:ListAccountAccessId)",
-						"cloud_code", v.code, "scope", v.scope.String(), "err", err)
-				}
-				return err
-			}
-			lists[i] = keys
-			return nil
-		})
-	}
-	if g.Wait() != nil {
+		return keys, nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("cannot list the AccessKeys Threat Analysis knows; planning without checking them (grant yundun-sas:ListAccountAccessId)", "err", err)
+		}
 		return nil
 	}
 	known := plan.NewKnownKeys()

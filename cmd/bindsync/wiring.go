@@ -53,19 +53,9 @@ func newEngine(c *common, st *desired.State, log *slog.Logger, o engineOpts) (*e
 		RegionIDParam: c.regionIDParam,
 		AfterPass:     o.afterPass,
 		Approvable:    o.approvable,
-		ListReuse:     listReuse(o.listReuse),
+		ListReuse:     o.listReuse, // 0 (the one-shot commands): every pass lists
 	})
 	return &engine{reg: reg, m: m, lim: lim, client: client, rec: rec}, nil
-}
-
-// listReuse maps the flag (0: never reuse) to reconcile.Config.ListReuse
-// (0: the default; negative: never). The one-shot commands never reuse a
-// list: they only run the first pass.
-func listReuse(flag time.Duration) time.Duration {
-	if flag == 0 {
-		return -1
-	}
-	return flag
 }
 
 // newClient is the API client with its adaptive limiter, reporting to m.

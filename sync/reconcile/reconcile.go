@@ -52,8 +52,8 @@ type Config struct {
 	SkipKeyCheck bool
 	// ListReuse is how long after a list a pass that follows an edit of the
 	// desired state plans from it (kept up to date with bindsync's own
-	// changes) instead of listing again. Zero: DefaultListReuse; negative:
-	// every pass lists.
+	// changes) instead of listing again. Zero: every pass lists (the
+	// daemon's --list-reuse defaults to DefaultListReuse).
 	ListReuse time.Duration
 	// Approvable says a person can approve a blocked plan (the daemon's
 	// admin endpoints); the log line of a blocked plan says how. Otherwise
@@ -121,9 +121,6 @@ func New(cfg Config) *Reconciler {
 		backoffs:   newBackoffs(cfg.Backoff),
 		afterPass:  cfg.AfterPass,
 		listReuse:  cfg.ListReuse,
-	}
-	if r.listReuse == 0 {
-		r.listReuse = DefaultListReuse
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

@@ -837,7 +837,7 @@ func TestKeysAreListedOnlyToBind(t *testing.T) {
 // every resync.
 func TestEditsPlanFromTheLastList(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Upsert, MaxChangeRatio: 1}}})
+		e := newEnv(t, envOpts{cfg: Config{Plan: plan.Options{Policy: plan.Upsert, MaxChangeRatio: 1}, ListReuse: DefaultListReuse}})
 		e.emu.Seed(seed("hcloud", "1", "old", "HPUA0000000001"))
 		e.emu.Seed(seed("hcloud", "2", "y", "HPUA0000000002"))
 		lists := func() int { return countRequests(e.emu, cloudsiem.ActionListBindAccount) }

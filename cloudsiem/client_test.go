@@ -419,11 +419,7 @@ func TestObserveHook(t *testing.T) {
 // chain from the environment; the metadata service is disabled so nothing
 // outside the process is probed.
 func TestChainCredentials(t *testing.T) {
-	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIchain00000001")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "chain-secret")
-	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "chain-token")
+	chainFromEnvironment(t, "LTAIchain00000001", "chain-secret", "chain-token")
 	chain, err := cloudsiem.NewChainCredentials()
 	if err != nil {
 		t.Fatal(err)
@@ -465,11 +461,8 @@ func TestTrailingSlashEndpointWorks(t *testing.T) {
 // bindsync rebuilds the chain after a failure, so a source that appears
 // later (RRSA after a transient STS failure, here the environment) is found.
 func TestChainHeals(t *testing.T) {
-	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	chainFromEnvironment(t, "", "", "")
 	t.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
 	chain, err := cloudsiem.NewChainCredentials()
 	if err != nil {
 		t.Fatal(err)
@@ -498,11 +491,7 @@ func TestChainHeals(t *testing.T) {
 // TestConfigTypesPrintNoSecret: %v, %+v and %#v of every type that holds a
 // credential.
 func TestConfigTypesPrintNoSecret(t *testing.T) {
-	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIprint00000001")
-	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "print-secret-value")
-	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "print-token-value")
+	chainFromEnvironment(t, "LTAIprint00000001", "print-secret-value", "print-token-value")
 	chain, err := cloudsiem.NewChainCredentials()
 	if err != nil {
 		t.Fatal(err)
@@ -615,4 +604,16 @@ func TestCancellation(t *testing.T) {
 		}
 		cancel()
 	})
+}
+
+// chainFromEnvironment leaves credentials-go's default chain only the
+// environment to read (no metadata service, no CLI profile) and puts the
+// given key pair and token there ("" leaves a variable empty).
+func chainFromEnvironment(t *testing.T, id, secret, token string) {
+	t.Helper()
+	t.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", id)
+	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+	t.Setenv("ALIBABA_CLOUD_SECURITY_TOKEN", token)
 }
